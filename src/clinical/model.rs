@@ -1,0 +1,265 @@
+//! The Assessment: the engine's output, in the exact shape of clinical-rules §13. Codes serialise to
+//! the strings of the contract; enums are declared in table order so sorting follows the tables.
+
+use serde::Serialize;
+use time::Date;
+use utoipa::ToSchema;
+
+use crate::fhir::record::DataIssue;
+
+/// Site configuration the recommendations depend on (clinical-rules §9). Not clinical knowledge:
+/// what this site can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteConfig {
+    pub tms_available: bool,
+    pub ect_available: bool,
+    pub esketamine_available: bool,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig { tms_available: true, ect_available: true, esketamine_available: true }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Assessment {
+    /// `"Patient/p1"`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    #[serde(with = "crate::dates::serde_day")]
+    #[schema(value_type = String, format = Date, example = "2026-03-01")]
+    pub as_of: Date,
+    pub knowledge_base: KbVersion,
+    pub status: Status,
+    /// The current MDD episode; `null` when there is no active MDD diagnosis.
+    pub episode: Option<Episode>,
+    pub trials: Vec<Trial>,
+    pub augmentations: Vec<Augmentation>,
+    pub failed_adequate_trials: u32,
+    pub staging: Staging,
+    pub flags: Vec<Flag>,
+    pub recommendations: Vec<Recommendation>,
+    pub data_issues: Vec<DataIssue>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KbVersion {
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    NotApplicable,
+    Met,
+    Possible,
+    NotMet,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Episode {
+    /// The earliest active MDD Condition, e.g. `"Condition/c1"`.
+    pub condition: String,
+    /// `null` when no onset is known (then every trial counts).
+    #[serde(with = "crate::dates::serde_opt_day")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub onset: Option<Date>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measurement {
+    Response,
+    Partial,
+    NonResponse,
+    Unmeasured,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Intolerant,
+    Responded,
+    Failed,
+    Indeterminate,
+    Inadequate,
+    Ongoing,
+}
+
+/// One period of a trial's dose history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DoseSegment {
+    #[serde(with = "crate::dates::serde_day")]
+    #[schema(value_type = String, format = Date)]
+    pub start: Date,
+    #[serde(with = "crate::dates::serde_day")]
+    #[schema(value_type = String, format = Date)]
+    pub end: Date,
+    /// `null` when unknown.
+    pub daily_dose_mg: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Trial {
+    pub ingredient: String,
+    /// RxNorm ingredient RxCUI.
+    pub rxnorm: Option<String>,
+    /// Clinical class (`SSRI`, `SNRI`, `TCA`, ...).
+    pub class: String,
+    #[serde(with = "crate::dates::serde_day")]
+    #[schema(value_type = String, format = Date)]
+    pub start: Date,
+    /// `null` while the trial has not ended (it runs until `as_of`).
+    #[serde(with = "crate::dates::serde_opt_day")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub end: Option<Date>,
+    pub max_daily_dose_mg: Option<f64>,
+    pub weeks_at_adequate_dose: f64,
+    /// `null` when the dose is unknown.
+    pub dose_adequate: Option<bool>,
+    pub duration_adequate: bool,
+    pub measurement: Measurement,
+    pub outcome: Outcome,
+    /// How the medication was mapped to its ingredient (`rxnorm-ingredient`, `rxnorm-product`, `atc`, `text`).
+    pub matched_by: String,
+    pub dose_history: Vec<DoseSegment>,
+    pub assumptions: Vec<String>,
+    /// FHIR references of the resources that make the trial.
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AugmentationOutcome {
+    Responded,
+    Failed,
+    Inadequate,
+    Ongoing,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Augmentation {
+    pub agent: String,
+    /// `antipsychotic`, `lithium`, `thyroid-hormone`, `buspirone`, `stimulant`, or `antidepressant-combination`.
+    pub class: String,
+    /// The antidepressant trial it was added to.
+    pub trial_ingredient: String,
+    #[serde(with = "crate::dates::serde_day")]
+    #[schema(value_type = String, format = Date)]
+    pub start: Date,
+    #[serde(with = "crate::dates::serde_opt_day")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub end: Option<Date>,
+    pub max_daily_dose_mg: Option<f64>,
+    pub adequate: bool,
+    pub measurement: Measurement,
+    pub outcome: AugmentationOutcome,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Staging {
+    /// Thase–Rush stage 0–5.
+    pub thase_rush: u8,
+    /// Massachusetts General Hospital staging score.
+    pub mgh_s: f64,
+    /// Maudsley Staging Method; `null` when severity is unknown.
+    pub maudsley: Option<Maudsley>,
+    /// Treatment step 0–5 (the seed ladder shown to clinicians as "treatment step").
+    pub treatment_step: u8,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Maudsley {
+    pub score: u32,
+    /// `mild`, `moderate`, `severe`.
+    pub band: String,
+}
+
+/// Flag codes, in the order of clinical-rules §7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlagCode {
+    BipolarSpectrum,
+    NoMddDiagnosis,
+    PsychoticFeatures,
+    Catatonia,
+    SuicideRisk,
+    SubtherapeuticDose,
+    InsufficientDuration,
+    DoseUnknown,
+    SubstanceUse,
+    ThyroidDisorder,
+    ComorbidPtsd,
+    ComorbidAdhd,
+    ComorbidPersonalityDisorder,
+    ComorbidAnxiety,
+    MaoiSerotonergicInteraction,
+    PriorEct,
+    PriorTms,
+    PriorEsketamine,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Flag {
+    pub code: FlagCode,
+    /// FHIR references that raised the flag.
+    pub evidence: Vec<String>,
+    pub detail: String,
+}
+
+/// Recommendation codes, in the order of clinical-rules §9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecommendationCode {
+    UrgentSafetyAssessment,
+    UrgentEctEvaluation,
+    SpecialistReview,
+    OptimizeDose,
+    ExtendTrial,
+    VerifyTreatmentHistory,
+    AugmentAntipsychotic,
+    AugmentLithium,
+    SwitchClass,
+    CombineAntidepressant,
+    ReferTms,
+    ReferEsketamine,
+    ReferEct,
+    ReassessDiagnosis,
+}
+
+impl RecommendationCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecommendationCode::UrgentSafetyAssessment => "urgent-safety-assessment",
+            RecommendationCode::UrgentEctEvaluation => "urgent-ect-evaluation",
+            RecommendationCode::SpecialistReview => "specialist-review",
+            RecommendationCode::OptimizeDose => "optimize-dose",
+            RecommendationCode::ExtendTrial => "extend-trial",
+            RecommendationCode::VerifyTreatmentHistory => "verify-treatment-history",
+            RecommendationCode::AugmentAntipsychotic => "augment-antipsychotic",
+            RecommendationCode::AugmentLithium => "augment-lithium",
+            RecommendationCode::SwitchClass => "switch-class",
+            RecommendationCode::CombineAntidepressant => "combine-antidepressant",
+            RecommendationCode::ReferTms => "refer-tms",
+            RecommendationCode::ReferEsketamine => "refer-esketamine",
+            RecommendationCode::ReferEct => "refer-ect",
+            RecommendationCode::ReassessDiagnosis => "reassess-diagnosis",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Priority {
+    Urgent,
+    Routine,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Recommendation {
+    pub code: RecommendationCode,
+    pub priority: Priority,
+    pub rationale: String,
+}
