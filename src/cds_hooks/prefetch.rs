@@ -1,0 +1,120 @@
+//! Prefetch: the templates a service declares, and the classification of what the client sent for
+//! each key (present / `null` / OperationOutcome / missing), per CDS Hooks §"Prefetch".
+
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+use super::WireError;
+
+/// One prefetch template of a service.
+#[derive(Debug, Clone, Copy)]
+pub struct Template {
+    pub key: &'static str,
+    /// FHIR read/search relative URL with `{{context.*}}` tokens.
+    pub query: &'static str,
+    /// The rules need this data: when it is neither prefetched nor fetchable the call gets 412.
+    pub required: bool,
+}
+
+/// What the client sent for one key.
+#[derive(Debug)]
+pub enum PrefetchValue<'a> {
+    /// A FHIR resource or Bundle (raw JSON, parsed later by the FHIR reader).
+    Present(&'a RawValue),
+    /// `null`: the client knows there is no data.
+    Null,
+    /// The client tried and failed; the OperationOutcome's text, for the 412 diagnostics.
+    OperationOutcome(String),
+    /// The client did not satisfy this key.
+    Missing,
+}
+
+/// Classify the value sent under `key`. A value that is none of the four allowed shapes is a 400.
+pub fn classify<'a>(prefetch: Option<&'a BTreeMap<String, Box<RawValue>>>, key: &str) -> Result<PrefetchValue<'a>, WireError> {
+    let Some(raw) = prefetch.and_then(|p| p.get(key)) else {
+        return Ok(PrefetchValue::Missing);
+    };
+    let text = raw.get().trim_start();
+    if text == "null" {
+        return Ok(PrefetchValue::Null);
+    }
+    if !text.starts_with('{') {
+        return Err(WireError::new(format!("prefetch.{key}"), "must be a FHIR resource, a Bundle, null or an OperationOutcome"));
+    }
+    #[derive(serde::Deserialize)]
+    struct Head<'b> {
+        #[serde(rename = "resourceType", borrow)]
+        resource_type: Option<&'b str>,
+        #[serde(default)]
+        issue: Option<Vec<Issue>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Issue {
+        #[serde(default)]
+        diagnostics: Option<String>,
+    }
+    let head: Head = serde_json::from_str(raw.get())
+        .map_err(|e| WireError::new(format!("prefetch.{key}"), format!("invalid FHIR JSON: {e}")))?;
+    match head.resource_type {
+        None | Some("") => Err(WireError::new(format!("prefetch.{key}.resourceType"), "is missing")),
+        Some("OperationOutcome") => {
+            let text = head
+                .issue
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|i| i.diagnostics)
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok(PrefetchValue::OperationOutcome(text))
+        }
+        Some(_) => Ok(PrefetchValue::Present(raw)),
+    }
+}
+
+/// Fill `{{context.patientId}}`-style tokens of a template from simple context values.
+pub fn render(template: &str, context: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (name, value) in context {
+        out = out.replace(&format!("{{{{context.{name}}}}}"), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(json: &str) -> BTreeMap<String, Box<RawValue>> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn classifies_the_four_shapes() {
+        let m = map(
+            r#"{"a":{"resourceType":"Bundle","type":"searchset"},"b":null,
+                "c":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"timeout","diagnostics":"FHIR server timed out"}]}}"#,
+        );
+        assert!(matches!(classify(Some(&m), "a").unwrap(), PrefetchValue::Present(_)));
+        assert!(matches!(classify(Some(&m), "b").unwrap(), PrefetchValue::Null));
+        match classify(Some(&m), "c").unwrap() {
+            PrefetchValue::OperationOutcome(t) => assert_eq!(t, "FHIR server timed out"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(classify(Some(&m), "d").unwrap(), PrefetchValue::Missing));
+        assert!(matches!(classify(None, "a").unwrap(), PrefetchValue::Missing));
+    }
+
+    #[test]
+    fn rejects_other_shapes_naming_the_key() {
+        let m = map(r#"{"a":[1],"b":{"id":"x"},"c":"text"}"#);
+        assert_eq!(classify(Some(&m), "a").unwrap_err().field, "prefetch.a");
+        assert_eq!(classify(Some(&m), "b").unwrap_err().field, "prefetch.b.resourceType");
+        assert_eq!(classify(Some(&m), "c").unwrap_err().field, "prefetch.c");
+    }
+
+    #[test]
+    fn renders_context_tokens() {
+        assert_eq!(render("Condition?patient={{context.patientId}}", &[("patientId", "p1")]), "Condition?patient=p1");
+    }
+}

@@ -1,0 +1,225 @@
+//! The service-call request (`POST /cds-services/{id}`) and the hook contexts, parsed strictly:
+//! every error names the JSON path of the offending field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use super::WireError;
+
+/// A CDS Hooks request body. `context` and each prefetch value stay raw JSON until the hook and
+/// the prefetch key say how to read them (no double parsing, no `Value` trees of whole bundles).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "hook": "patient-view",
+    "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "fhirServer": "https://ehr.example.org/fhir",
+    "context": {"userId": "Practitioner/example", "patientId": "p1"},
+    "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "p1"},
+        "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [
+            {"resource": {"resourceType": "Condition", "id": "c1", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F33.1"}]}, "onsetDateTime": "2024-05-08", "subject": {"reference": "Patient/p1"}}}
+        ]},
+        "medicationStatements": null, "medicationRequests": null, "medicationDispenses": null,
+        "observations": null, "procedures": null
+    }
+}))]
+pub struct CdsRequest {
+    /// The hook that fired, e.g. `patient-view`. Must match the service's hook.
+    pub hook: String,
+    /// UUID of this hook call.
+    pub hook_instance: String,
+    /// Base URL of the EHR's FHIR server. Required when `fhirAuthorization` is present (cds-r-1).
+    #[serde(default)]
+    pub fhir_server: Option<String>,
+    #[serde(default)]
+    pub fhir_authorization: Option<FhirAuthorization>,
+    /// Hook-specific context (patient-view: `userId`, `patientId`, `encounterId`).
+    #[schema(value_type = Object)]
+    pub context: Box<RawValue>,
+    /// Prefetch key → FHIR resource, searchset Bundle, `null` (known to be empty) or OperationOutcome (prefetch failed).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub prefetch: Option<BTreeMap<String, Box<RawValue>>>,
+    /// Reverse-domain keyed extensions; ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub extension: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// OAuth 2.0 access token for the EHR's FHIR server. `Debug` never prints the token.
+#[derive(Deserialize, ToSchema)]
+pub struct FhirAuthorization {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub scope: String,
+    pub subject: String,
+    #[serde(default)]
+    pub patient: Option<String>,
+}
+
+impl fmt::Debug for FhirAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FhirAuthorization")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// patient-view context.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientViewContext {
+    /// `Practitioner/…`, `PractitionerRole/…`, `Patient/…` or `RelatedPerson/…`.
+    pub user_id: String,
+    /// FHIR id of the patient in context.
+    pub patient_id: String,
+    #[serde(default)]
+    pub encounter_id: Option<String>,
+}
+
+/// Parse a request body, naming the failing field (`hook`, `context`, `prefetch.conditions`, ...).
+pub fn parse_request(body: &[u8]) -> Result<CdsRequest, WireError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let req: CdsRequest = serde_path_to_error::deserialize(de).map_err(path_error)?;
+    validate_request(&req)?;
+    Ok(req)
+}
+
+/// Turns a serde error with its path into a `WireError` (`$` for the document itself).
+pub fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> WireError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let field = if path == "." { "$".to_string() } else { path };
+    let msg = inner.to_string();
+    // serde_json appends " at line L column C"; keep it: it helps find the byte in a large body.
+    let field = if inner.is_data() {
+        missing_field_name(&msg).map_or(field.clone(), |m| if field == "$" { m } else { format!("{field}.{m}") })
+    } else {
+        field
+    };
+    WireError::new(field, msg)
+}
+
+/// `missing field `hook`` → `hook`.
+fn missing_field_name(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+fn validate_request(req: &CdsRequest) -> Result<(), WireError> {
+    if req.hook.trim().is_empty() {
+        return Err(WireError::new("hook", "must not be empty"));
+    }
+    if uuid::Uuid::parse_str(&req.hook_instance).is_err() {
+        return Err(WireError::new("hookInstance", "must be a UUID"));
+    }
+    if !req.context.get().trim_start().starts_with('{') {
+        return Err(WireError::new("context", "must be a JSON object"));
+    }
+    if let Some(server) = &req.fhir_server
+        && !(server.starts_with("https://") || server.starts_with("http://"))
+    {
+        return Err(WireError::new("fhirServer", "must be an absolute http(s) URL"));
+    }
+    if let Some(auth) = &req.fhir_authorization {
+        // cds-r-1: fhirAuthorization requires fhirServer.
+        if req.fhir_server.is_none() {
+            return Err(WireError::new("fhirServer", "is required when fhirAuthorization is present (cds-r-1)"));
+        }
+        if auth.access_token.is_empty() {
+            return Err(WireError::new("fhirAuthorization.access_token", "must not be empty"));
+        }
+        if !auth.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(WireError::new("fhirAuthorization.token_type", "must be 'Bearer'"));
+        }
+        // cds-r-2: patient scopes require the patient field.
+        let patient_scope = auth.scope.split_whitespace().any(|s| s.starts_with("patient/"));
+        if patient_scope && auth.patient.as_deref().is_none_or(str::is_empty) {
+            return Err(WireError::new("fhirAuthorization.patient", "is required when the scopes include patient/ scopes (cds-r-2)"));
+        }
+    }
+    Ok(())
+}
+
+/// Parse the patient-view context.
+pub fn patient_view_context(raw: &RawValue) -> Result<PatientViewContext, WireError> {
+    let de = &mut serde_json::Deserializer::from_str(raw.get());
+    let ctx: PatientViewContext = serde_path_to_error::deserialize(de).map_err(|e| {
+        let w = path_error(e);
+        WireError::new(format!("context.{}", w.field.trim_start_matches('$').trim_start_matches('.')), w.problem)
+    })?;
+    if ctx.patient_id.trim().is_empty() {
+        return Err(WireError::new("context.patientId", "must not be empty"));
+    }
+    if ctx.user_id.trim().is_empty() {
+        return Err(WireError::new("context.userId", "must not be empty"));
+    }
+    Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(extra: &str) -> String {
+        format!(
+            r#"{{"hook":"patient-view","hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{{"userId":"Practitioner/1","patientId":"p1"}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn parses_the_official_example() {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/cds-hooks-spec/spec-examples/request-patient-view.json"
+        ));
+        let Ok(raw) = raw else { return }; // shared/ absent outside the workspace
+        let req = parse_request(&raw).unwrap();
+        assert_eq!(req.hook, "patient-view");
+        let ctx = patient_view_context(&req.context).unwrap();
+        assert_eq!(ctx.patient_id, "1288992");
+        // The token never shows in Debug output.
+        assert!(!format!("{req:?}").contains("some-opaque-fhir-access-token"));
+    }
+
+    #[test]
+    fn names_the_missing_field() {
+        let e = parse_request(br#"{"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{}}"#).unwrap_err();
+        assert_eq!(e.field, "hook");
+        let e = parse_request(br#"{"hook":"patient-view","hookInstance":"x","context":{}}"#).unwrap_err();
+        assert_eq!(e.field, "hookInstance");
+        let e = parse_request(body(r#","prefetch":{"a":1,"b":[}"#).as_bytes()).unwrap_err();
+        assert!(e.problem.contains("line 1"), "{e}");
+        let req = parse_request(body("").as_bytes()).unwrap();
+        let raw = RawValue::from_string(r#"{"userId":"Practitioner/1"}"#.into()).unwrap();
+        assert_eq!(patient_view_context(&raw).unwrap_err().field, "context.patientId");
+        assert_eq!(patient_view_context(&req.context).unwrap().patient_id, "p1");
+    }
+
+    #[test]
+    fn cds_r_1_authorization_requires_fhir_server() {
+        let auth = r#","fhirAuthorization":{"access_token":"t","token_type":"Bearer","expires_in":300,"scope":"user/Patient.read","subject":"s"}"#;
+        let e = parse_request(body(auth).as_bytes()).unwrap_err();
+        assert_eq!(e.field, "fhirServer");
+        let ok = format!(r#","fhirServer":"https://ehr.example.org/fhir"{auth}"#);
+        assert!(parse_request(body(&ok).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn cds_r_2_patient_scopes_require_patient() {
+        let auth = r#","fhirServer":"https://ehr/fhir","fhirAuthorization":{"access_token":"t","token_type":"Bearer","expires_in":300,"scope":"patient/Observation.read","subject":"s"}"#;
+        let e = parse_request(body(auth).as_bytes()).unwrap_err();
+        assert_eq!(e.field, "fhirAuthorization.patient");
+        let ok = auth.replace(r#""subject":"s""#, r#""subject":"s","patient":"p1""#);
+        assert!(parse_request(body(&ok).as_bytes()).is_ok());
+    }
+}
