@@ -18,7 +18,11 @@ pub struct SiteConfig {
 
 impl Default for SiteConfig {
     fn default() -> Self {
-        SiteConfig { tms_available: true, ect_available: true, esketamine_available: true }
+        SiteConfig {
+            tms_available: true,
+            ect_available: true,
+            esketamine_available: true,
+        }
     }
 }
 

@@ -1,0 +1,65 @@
+//! Exposures on the clock (clinical-rules §2): ignore what starts after `as_of`, run open exposures
+//! until `as_of`, clip ends after `as_of` to `as_of`.
+//!
+//! Decisions where the contract is silent:
+//! - An exposure whose ingredient the knowledge base does not know is ignored (the reader only maps
+//!   knowledge-base ingredients, so this is a guard, not a rule).
+//! - An end before the start (a data error the reader reports) is treated as a zero-length exposure
+//!   on its start day: it still counts as evidence, it adds no days.
+//! - Days are handled as Julian day numbers; a period `[start, end)` lasts `end − start` days, so a
+//!   gap is `next start − previous end` and two exposures that touch have a gap of 0.
+
+use time::Date;
+
+use crate::fhir::record::Exposure;
+use crate::knowledge::{Ingredient, KnowledgeBase};
+
+/// A calendar day as a Julian day number.
+pub type Day = i64;
+
+pub fn day(d: Date) -> Day {
+    i64::from(d.to_julian_day())
+}
+
+pub fn date(d: Day) -> Date {
+    let jd = d.clamp(
+        i64::from(Date::MIN.to_julian_day()),
+        i64::from(Date::MAX.to_julian_day()),
+    );
+    Date::from_julian_day(jd as i32).unwrap_or(Date::MIN)
+}
+
+/// One exposure with its ingredient row and its clock-applied period.
+#[derive(Debug, Clone, Copy)]
+pub struct Clipped<'a> {
+    pub exp: &'a Exposure,
+    pub ing: &'a Ingredient,
+    pub start: Day,
+    /// Clipped to `as_of`; open exposures end at `as_of`.
+    pub end: Day,
+    /// Position in the input (tie-breaker for determinism).
+    pub index: usize,
+}
+
+/// Apply the clock to every exposure of a known ingredient.
+pub fn clip<'a>(exposures: &'a [Exposure], kb: &'a KnowledgeBase, as_of: Day) -> Vec<Clipped<'a>> {
+    exposures
+        .iter()
+        .enumerate()
+        .filter_map(|(index, exp)| {
+            let start = day(exp.start);
+            if start > as_of {
+                return None;
+            }
+            let ing = kb.ingredient(&exp.ingredient)?;
+            let end = exp.end.map(day).unwrap_or(as_of).min(as_of).max(start);
+            Some(Clipped {
+                exp,
+                ing,
+                start,
+                end,
+                index,
+            })
+        })
+        .collect()
+}
