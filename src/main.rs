@@ -1,3 +1,163 @@
-fn main() {
-    let _ = serde_json::from_slice::<serde_json::Value>(b"{}");
+//! `trd-cds`: serve the CDS Hooks service, assess a FHIR Bundle from a file, or print the OpenAPI.
+
+use std::process::ExitCode;
+
+use trd_cds::config::Config;
+use trd_cds::http::Application;
+use trd_cds::knowledge::KnowledgeBase;
+
+const USAGE: &str = "\
+trd-cds — treatment-resistant depression CDS Hooks service
+
+USAGE:
+    trd-cds [serve]                          serve HTTP (settings from the environment; see README)
+    trd-cds assess <bundle.json> [--as-of YYYY-MM-DD]
+                                             print the assessment of a FHIR Bundle as JSON
+    trd-cds print-openapi                    print the OpenAPI 3.1 document
+    trd-cds --help | --version
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") if args.len() <= 1 => serve(),
+        Some("assess") => assess(&args[1..]),
+        Some("print-openapi") if args.len() == 1 => {
+            println!("{}", trd_cds::openapi_json());
+            ExitCode::SUCCESS
+        }
+        Some("--help" | "-h" | "help") => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("--version" | "-V") => {
+            println!("trd-cds {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprint!("error: unexpected arguments {args:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
 }
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let app = match Application::build(&config).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("cannot start: {e}");
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(
+            addr = %config.addr,
+            port = app.port(),
+            store = if config.database_url.is_some() { "postgres" } else { "memory" },
+            "trd-cds listening; API docs at /swagger-ui/"
+        );
+        match app.run_until_stopped().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("server error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn assess(args: &[String]) -> ExitCode {
+    let mut path = None;
+    let mut as_of = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--as-of" => match it.next().and_then(|v| trd_cds::dates::parse_day(v)) {
+                Some(d) => as_of = Some(d),
+                None => {
+                    eprintln!("error: --as-of needs a date YYYY-MM-DD");
+                    return ExitCode::from(2);
+                }
+            },
+            p if path.is_none() && !p.starts_with("--") => path = Some(p.to_string()),
+            other => {
+                eprint!("error: unexpected argument '{other}'\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(path) = path else {
+        eprint!("error: assess needs a bundle file\n\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let kb = match std::env::var_os("TRD_CDS_KNOWLEDGE_DIR") {
+        Some(d) => KnowledgeBase::load_dir(std::path::Path::new(&d)),
+        None => KnowledgeBase::embedded(),
+    };
+    let kb = match kb {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let site = match Config::from_env() {
+        Ok(c) => c.site,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let as_of = as_of.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+    match trd_cds::pipeline::assess_documents(&[&text], None, &kb, &site, as_of) {
+        Ok((_, a)) => match serde_json::to_string_pretty(&a) {
+            Ok(s) => {
+                println!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {path}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+

@@ -1,0 +1,69 @@
+//! What the HTTP layer tells the audit trail about each call. Enqueued off the request path; a full
+//! queue turns the answer into 503 rather than an unaudited response.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use time::OffsetDateTime;
+
+use crate::cards::RenderedCard;
+use crate::clinical::Status;
+use crate::http::AppState;
+use crate::http::errors::ApiError;
+use crate::store::{AuditCard, AuditRecord, AuditSuggestion, EnqueueError};
+
+/// The identity of one call, for its audit row.
+pub struct CallAudit<'a> {
+    pub service_id: &'a str,
+    pub hook: &'a str,
+    pub hook_instance: &'a str,
+    pub started: Instant,
+}
+
+fn status_code(s: Status) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Enqueue the audit row of a call. `Err` (503) when the queue cannot take it.
+pub fn record_call(
+    state: &AppState,
+    call: &CallAudit<'_>,
+    patient: Option<&str>,
+    status: Option<Status>,
+    cards: &[RenderedCard],
+    outcome_code: u16,
+) -> Result<(), ApiError> {
+    let record = AuditRecord {
+        at: OffsetDateTime::now_utc(),
+        service_id: call.service_id.to_string(),
+        hook: call.hook.to_string(),
+        hook_instance: call.hook_instance.to_string(),
+        client_iss: None,
+        patient_hash: patient.map(|p| state.hasher.hash(p)),
+        kb_version: state.kb.version().to_string(),
+        status: status.map(status_code).unwrap_or_default(),
+        outcome_code,
+        latency: call.started.elapsed(),
+        cards: cards
+            .iter()
+            .map(|c| AuditCard {
+                uuid: c.card.uuid().to_string(),
+                summary: c.card.summary().to_string(),
+                kind: c.kind.as_str().to_string(),
+                suggestions: c
+                    .suggestions
+                    .iter()
+                    .map(|(uuid, code)| AuditSuggestion { uuid: uuid.to_string(), recommendation_code: code.as_str().to_string() })
+                    .collect(),
+            })
+            .collect(),
+    };
+    state.audit.try_enqueue(record).map_err(|e| {
+        tracing::error!(error = %e, "audit row not accepted; answering 503");
+        let why = match e {
+            EnqueueError::Full => "the audit queue is full (the database is slow or down); retry shortly",
+            EnqueueError::Closed => "the service is shutting down; retry shortly",
+        };
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", why)
+    })
+}

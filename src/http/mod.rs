@@ -1,0 +1,142 @@
+//! The imperative shell: actix-web server, routes, error mapping, request logging, OpenAPI.
+//! `Application::build` binds (port 0 in tests) and wires every dependency in one place.
+
+pub mod audit;
+pub mod errors;
+pub mod openapi;
+pub mod request_log;
+pub mod routes;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::clinical::SiteConfig;
+use crate::config::Config;
+use crate::knowledge::KnowledgeBase;
+use crate::store::{AuditQueue, AuditQueueConfig, AuditWriter, PatientHasher, Store};
+
+/// Shared, read-mostly state of the handlers.
+pub struct AppState {
+    pub kb: Arc<KnowledgeBase>,
+    pub site: SiteConfig,
+    pub source_url: Option<String>,
+    pub store: Store,
+    pub audit: AuditQueue,
+    pub hasher: PatientHasher,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Knowledge(#[from] crate::knowledge::KbError),
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    writer: AuditWriter,
+    retention: tokio::task::JoinHandle<()>,
+    store: Store,
+}
+
+/// How long graceful shutdown waits for in-flight requests, then for the audit queue to drain.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+impl Application {
+    pub async fn build(config: &Config) -> Result<Application, StartError> {
+        let kb = match &config.knowledge_dir {
+            Some(dir) => KnowledgeBase::load_dir(dir)?,
+            None => KnowledgeBase::embedded()?,
+        };
+        tracing::info!(version = kb.version(), "knowledge base loaded");
+        let store = Store::from_database_url(config.database_url.as_deref(), config.db_pool_size).await?;
+        if store.kind() == "memory" {
+            tracing::warn!("DATABASE_URL is not set: audit and feedback are kept in memory and lost on restart");
+        } else {
+            tracing::info!("PostgreSQL store ready (migrations applied)");
+        }
+        let hasher = match &config.patient_hash_secret {
+            Some(s) => PatientHasher::new(s.as_bytes()),
+            None => {
+                tracing::warn!("TRD_CDS_PATIENT_HASH_SECRET is not set: a random key is used, so patient hashes change on restart");
+                PatientHasher::new(uuid::Uuid::new_v4().as_bytes())
+            }
+        };
+        let (audit, writer) =
+            AuditWriter::start(store.clone(), AuditQueueConfig { capacity: config.audit_queue, ..AuditQueueConfig::default() });
+        let retention = crate::store::spawn_retention_task(store.clone(), config.audit_retention_days, Duration::from_secs(3600));
+        let state = web::Data::new(AppState {
+            kb: Arc::new(kb),
+            site: config.site,
+            source_url: config.public_base_url.as_ref().map(|u| format!("{u}/swagger-ui/")),
+            store: store.clone(),
+            audit,
+            hasher,
+        });
+        let listener = TcpListener::bind(config.addr).map_err(|source| StartError::Bind { addr: config.addr.to_string(), source })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let max_body = config.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .wrap(from_fn(errors::outcome_for_errors))
+                .wrap(Compress::default())
+                .wrap(from_fn(request_log::request_span))
+                .configure(routes_config)
+        })
+        .workers(config.workers)
+        .client_request_timeout(Duration::from_secs(10))
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .listen(listener)
+        .map_err(|source| StartError::Bind { addr: config.addr.to_string(), source })?
+        .run();
+        Ok(Application { port, server, writer, retention, store })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until SIGINT/SIGTERM (actix handles the signals and lets in-flight requests finish),
+    /// then drain the audit queue so that every acknowledged call is recorded.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        tracing::info!("HTTP server stopped; draining the audit queue");
+        self.retention.abort();
+        match self.writer.shutdown_within(SHUTDOWN_GRACE).await {
+            Ok(stats) => tracing::info!(written = stats.written, "audit queue drained"),
+            Err(stats) => tracing::error!(
+                written = stats.written,
+                enqueued = stats.enqueued,
+                "audit queue not drained within the grace period"
+            ),
+        }
+        drop(self.store);
+        result
+    }
+}
+
+/// Every route, in one place.
+pub fn routes_config(cfg: &mut web::ServiceConfig) {
+    cfg.service(routes::discovery::list_services)
+        .service(routes::service::call_service)
+        .service(routes::feedback::post_feedback)
+        .service(routes::assessments::assess)
+        .service(routes::feedback::summary)
+        .service(routes::health::healthz)
+        .service(routes::health::readyz)
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi::ApiDoc::openapi()));
+}

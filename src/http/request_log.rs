@@ -1,0 +1,50 @@
+//! One tracing span per request, carrying a request id (from a well-formed `X-Request-Id` header,
+//! else a new UUID) that is echoed back. Logged: method, route *pattern* (never the raw path or
+//! query, which could carry identifiers), status and latency. Never bodies, tokens or patient ids.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn client_request_id(req: &ServiceRequest) -> Option<String> {
+    let v = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
+    let ok = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    ok.then(|| v.to_string())
+}
+
+pub async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method());
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let _enter = span.enter();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(mut res) => {
+            let route = res.request().match_pattern().unwrap_or_else(|| "<unmatched>".into());
+            let status = res.status().as_u16();
+            if status >= 500 {
+                tracing::error!(route, status, latency_ms = ms, "request failed");
+            } else {
+                tracing::info!(route, status, latency_ms = ms, "request");
+            }
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                res.headers_mut().insert(REQUEST_ID, v);
+            }
+            Ok(res)
+        }
+        Err(e) => {
+            tracing::error!(latency_ms = ms, error = %e, "request error");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Feedback: what the clinician did with a card, and the analytics over it.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use crate::cds_hooks::discovery::find_service;
+use crate::cds_hooks::feedback::{FeedbackOutcome, FeedbackRequest, parse_feedback};
+use crate::http::AppState;
+use crate::http::errors::{ApiError, OperationOutcome};
+use crate::http::routes::require_json;
+use crate::store::{self, FeedbackEntry, FeedbackSummary};
+
+/// Acknowledgement: every entry is durably stored (or was already).
+#[derive(Serialize, ToSchema)]
+pub struct FeedbackAck {
+    /// Entries newly stored.
+    pub stored: usize,
+    /// Entries identical to ones already stored (the same feedback sent again).
+    pub duplicates: usize,
+    /// Entries about card uuids this service has no audit record of (kept, marked unmatched).
+    pub unmatched: usize,
+}
+
+/// Report what happened to cards.
+///
+/// The EHR tells the service whether the clinician accepted a card's suggestions or overrode it
+/// (and why). The answer comes only after the entries are committed; sending the same feedback twice
+/// stores it once. Feedback about a card the service does not know (e.g. issued before a restart of
+/// the in-memory mode) is accepted and marked unmatched.
+#[utoipa::path(
+    post, path = "/cds-services/{id}/feedback", tag = "CDS Hooks",
+    params(("id" = String, Path, description = "Service id the cards came from")),
+    request_body(content = FeedbackRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored", body = FeedbackAck),
+        (status = 400, description = "Invalid feedback (cds-fb-1..3, timestamps)", body = OperationOutcome),
+        (status = 404, description = "Unknown service id", body = OperationOutcome),
+        (status = 503, description = "Not stored (database unavailable); retry", body = OperationOutcome),
+    )
+)]
+#[post("/cds-services/{id}/feedback")]
+pub async fn post_feedback(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    http: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let service = find_service(&id).ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
+    require_json(&http)?;
+    let items = parse_feedback(&body).map_err(ApiError::bad_request)?;
+    let entries: Vec<FeedbackEntry> = items
+        .into_iter()
+        .map(|f| FeedbackEntry {
+            service_id: service.id.to_string(),
+            card_uuid: f.card,
+            outcome: match f.outcome {
+                FeedbackOutcome::Accepted => store::FeedbackOutcome::Accepted,
+                FeedbackOutcome::Overridden => store::FeedbackOutcome::Overridden,
+            },
+            accepted_suggestions: f.accepted_suggestions,
+            override_reason_code: f.override_reason.as_ref().map(|r| r.code.clone()),
+            override_reason_system: f.override_reason.as_ref().map(|r| r.system.clone()),
+            override_comment: f.override_comment,
+            outcome_timestamp: f.outcome_timestamp,
+            client_iss: None,
+        })
+        .collect();
+    let saved = state.store.save_feedback(&entries).await.map_err(|e| {
+        tracing::error!(error = %e, "feedback not stored");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", "feedback could not be stored; it was not acknowledged; retry")
+    })?;
+    tracing::info!(stored = saved.stored, duplicates = saved.duplicates, unmatched = saved.unmatched, "feedback");
+    Ok(HttpResponse::Ok().json(FeedbackAck { stored: saved.stored, duplicates: saved.duplicates, unmatched: saved.unmatched }))
+}
+
+fn parse_instant(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
+    if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
+        return Ok(t);
+    }
+    if let Some(d) = crate::dates::parse_day(v) {
+        return Ok(d.midnight().assume_utc());
+    }
+    Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("{name}: '{v}' is neither YYYY-MM-DD nor an RFC 3339 timestamp")).at(name))
+}
+
+/// Feedback analytics.
+///
+/// Per card kind and per recommendation code: how often it was shown, accepted and overridden,
+/// with override reasons and their counts, over `[from, to)`. `from`/`to` are `YYYY-MM-DD` or RFC
+/// 3339; defaults: the last 30 days.
+#[utoipa::path(
+    get, path = "/api/v1/feedback/summary", tag = "Analytics",
+    params(
+        ("from" = Option<String>, Query, description = "Start (inclusive), YYYY-MM-DD or RFC 3339"),
+        ("to" = Option<String>, Query, description = "End (exclusive), YYYY-MM-DD or RFC 3339"),
+    ),
+    responses(
+        (status = 200, body = FeedbackSummary),
+        (status = 400, description = "Bad parameter", body = OperationOutcome),
+        (status = 503, description = "Database unavailable", body = OperationOutcome),
+    )
+)]
+#[get("/api/v1/feedback/summary")]
+pub async fn summary(state: web::Data<AppState>, http: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = web::Query::<HashMap<String, String>>::from_query(http.query_string())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("query string: {e}")))?;
+    if let Some(k) = q.keys().find(|k| !matches!(k.as_str(), "from" | "to")) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("{k}: unknown parameter (expected from, to)")).at(k.clone()));
+    }
+    let now = OffsetDateTime::now_utc();
+    let to = q.get("to").map(|v| parse_instant("to", v)).transpose()?.unwrap_or(now);
+    let from = q.get("from").map(|v| parse_instant("from", v)).transpose()?.unwrap_or(to - time::Duration::days(30));
+    if from >= to {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", "from: must be before to").at("from"));
+    }
+    let s = state.store.feedback_summary(from, to).await.map_err(|e| {
+        tracing::error!(error = %e, "feedback summary failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", "the database did not answer; retry")
+    })?;
+    Ok(HttpResponse::Ok().json(s))
+}

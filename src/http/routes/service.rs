@@ -1,0 +1,141 @@
+//! `POST /cds-services/{id}`: a hook call.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use time::OffsetDateTime;
+
+use crate::cards::{self, CardContext};
+use crate::cds_hooks::card::CdsResponse;
+use crate::cds_hooks::discovery::{ServiceDef, find_service};
+use crate::cds_hooks::prefetch::{PrefetchValue, classify, render};
+use crate::cds_hooks::request::{CdsRequest, parse_request, patient_view_context};
+use crate::clinical;
+use crate::fhir::reader;
+use crate::pipeline::assess_documents;
+use crate::http::AppState;
+use crate::http::audit::{CallAudit, record_call};
+use crate::http::errors::{ApiError, Issue, OperationOutcome};
+use crate::http::routes::require_json;
+
+/// Call a CDS Service.
+///
+/// The EHR posts the hook's context and the prefetched FHIR data; the service answers with cards.
+/// `{"cards": []}` means "nothing to say" (the default: no noise). For `trd-patient-view` every
+/// prefetch key except `patient` is required: a key that is missing or holds an OperationOutcome
+/// (the EHR's prefetch failed) gets **412** with an OperationOutcome naming the keys, because the
+/// assessment would otherwise be built on incomplete history. `null` means "no such data" and is fine.
+#[utoipa::path(
+    post, path = "/cds-services/{id}", tag = "CDS Hooks",
+    params(("id" = String, Path, description = "Service id from discovery, e.g. `trd-patient-view`")),
+    request_body(content = CdsRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Cards (possibly none)", body = CdsResponse),
+        (status = 400, description = "Malformed request: the diagnostics name the field", body = OperationOutcome),
+        (status = 404, description = "Unknown service id", body = OperationOutcome),
+        (status = 412, description = "Required prefetch missing and the data cannot be fetched", body = OperationOutcome),
+        (status = 413, description = "Body larger than TRD_CDS_MAX_BODY_BYTES", body = OperationOutcome),
+        (status = 415, description = "Content-Type is not JSON", body = OperationOutcome),
+        (status = 503, description = "Audit queue full: the call was not answered rather than left unaudited", body = OperationOutcome),
+    )
+)]
+#[post("/cds-services/{id}")]
+pub async fn call_service(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    http: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let service = find_service(&id).ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
+    require_json(&http)?;
+    let req = parse_request(&body).map_err(ApiError::bad_request)?;
+    if req.hook != service.hook {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("hook: '{}' does not match service '{}', which answers '{}'", req.hook, service.id, service.hook),
+        )
+        .at("hook"));
+    }
+    let outcome = patient_view(&state, service, &req);
+    let audit = CallAudit {
+        service_id: service.id,
+        hook: service.hook,
+        hook_instance: &req.hook_instance,
+        started,
+    };
+    match outcome {
+        Ok(answer) => {
+            record_call(&state, &audit, Some(&answer.patient), Some(answer.status), &answer.cards, 200)?;
+            let response = CdsResponse { cards: answer.cards.into_iter().map(|c| c.card).collect() };
+            Ok(HttpResponse::Ok().json(response))
+        }
+        Err(e) => {
+            record_call(&state, &audit, None, None, &[], e.status.as_u16())?;
+            Err(e)
+        }
+    }
+}
+
+struct Answer {
+    patient: String,
+    status: clinical::Status,
+    cards: Vec<cards::RenderedCard>,
+}
+
+fn patient_view(state: &AppState, service: &ServiceDef, req: &CdsRequest) -> Result<Answer, ApiError> {
+    let ctx = patient_view_context(&req.context).map_err(ApiError::bad_request)?;
+    let prefetch = req.prefetch.as_ref();
+
+    // Classify every key before reading anything, so a 412 lists all unsatisfied keys at once.
+    let mut docs: Vec<&str> = Vec::with_capacity(service.prefetch.len());
+    let mut unsatisfied: Vec<Issue> = Vec::new();
+    for t in service.prefetch {
+        match classify(prefetch, t.key).map_err(ApiError::bad_request)? {
+            PrefetchValue::Present(raw) => docs.push(raw.get()),
+            PrefetchValue::Null => {}
+            PrefetchValue::Missing if t.required => unsatisfied.push(Issue {
+                severity: "error",
+                code: "processing",
+                diagnostics: format!(
+                    "prefetch key '{}' ({}) was not sent and the service cannot fetch it from fhirServer",
+                    t.key,
+                    render(t.query, &[("patientId", &ctx.patient_id)])
+                ),
+                expression: vec![format!("prefetch.{}", t.key)],
+            }),
+            PrefetchValue::OperationOutcome(why) if t.required => unsatisfied.push(Issue {
+                severity: "error",
+                code: "processing",
+                diagnostics: format!(
+                    "prefetch key '{}' holds an OperationOutcome ({}) and the service cannot fetch it from fhirServer",
+                    t.key,
+                    if why.is_empty() { "no diagnostics" } else { why.as_str() }
+                ),
+                expression: vec![format!("prefetch.{}", t.key)],
+            }),
+            PrefetchValue::Missing | PrefetchValue::OperationOutcome(_) => {}
+        }
+    }
+    if !unsatisfied.is_empty() {
+        return Err(ApiError { status: StatusCode::PRECONDITION_FAILED, issues: unsatisfied });
+    }
+
+    let as_of = OffsetDateTime::now_utc().date();
+    let patient = format!("Patient/{}", ctx.patient_id);
+    // The engine is pure and tested not to panic; this guard turns a bug into a 500 with an
+    // OperationOutcome instead of a dropped connection.
+    let computed = catch_unwind(AssertUnwindSafe(|| {
+        let (record, assessment) = assess_documents(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
+        let cards = cards::patient_view(&assessment, &record, &state.kb, &CardContext { source_url: state.source_url.as_deref() });
+        Ok::<_, reader::ReadError>((assessment.status, cards))
+    }));
+    let (status, cards) = match computed {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("prefetch: {e}")).at(format!("prefetch.{}", e.field))),
+        Err(_) => return Err(ApiError::internal("internal error while assessing the patient; the request id identifies it in the service log")),
+    };
+    Ok(Answer { patient, status, cards })
+}
