@@ -14,9 +14,9 @@
 //!   augmentation" is an augmentation of that knowledge-base class with outcome failed.
 //! - `specialist-review` appears once; its rationale lists every reason (bipolar spectrum, treatment
 //!   step, referrals withheld because the site does not offer them).
-//! - The escalation thresholds of §9 (`thase_rush ≥ 3`, `mgh_s ≥ 3`, `treatment_step ≥ 4`) are not
-//!   parameters of the knowledge base (`Params` has no field for them); they are named constants
-//!   here, one place to change, until the knowledge base carries them.
+//! - The escalation thresholds of §9 (`thase_rush ≥ 3`, `mgh_s ≥ 3`, `treatment_step ≥ 4`) are
+//!   knowledge-base parameters (`escalation_thase_rush_min`, `escalation_mgh_s_min`,
+//!   `specialist_treatment_step_min` in `knowledge/parameters.toml`).
 
 use std::collections::BTreeSet;
 
@@ -31,12 +31,6 @@ use super::outcome::AssessedTrial;
 use super::staging::StagingFacts;
 use super::trials::fmt_mg;
 
-/// §9: escalation to esketamine / ECT when `thase_rush` reaches this stage.
-pub const ESCALATION_THASE_RUSH_MIN: u8 = 3;
-/// §9: escalation to esketamine / ECT when `mgh_s` reaches this score.
-pub const ESCALATION_MGH_S_MIN: f64 = 3.0;
-/// §9: `specialist-review` (consider VNS/DBS) from this treatment step.
-pub const SPECIALIST_TREATMENT_STEP_MIN: u8 = 4;
 
 pub struct RecInput<'r, 'a> {
     pub status: Status,
@@ -107,10 +101,10 @@ pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
     if has(FlagCode::BipolarSpectrum) {
         specialist.push("a bipolar-spectrum diagnosis is on record".into());
     }
-    if i.staging.treatment_step >= SPECIALIST_TREATMENT_STEP_MIN {
+    if i.staging.treatment_step >= p.specialist_treatment_step_min {
         specialist.push(format!(
             "treatment step {} (≥ {}): consider VNS or DBS",
-            i.staging.treatment_step, SPECIALIST_TREATMENT_STEP_MIN
+            i.staging.treatment_step, p.specialist_treatment_step_min
         ));
     }
 
@@ -221,7 +215,7 @@ pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
         let tr = i.staging.thase_rush;
         let mgh = i.staging.mgh_s;
         let escalate =
-            any_failed_aug || tr >= ESCALATION_THASE_RUSH_MIN || mgh >= ESCALATION_MGH_S_MIN;
+            any_failed_aug || tr >= p.escalation_thase_rush_min || mgh >= p.escalation_mgh_s_min;
         let esc_why = format!(
             "{met_why}; {}Thase–Rush stage {tr}, MGH-S {mgh}",
             if any_failed_aug {

@@ -34,7 +34,6 @@ use super::flags::procedures_in_episode;
 use super::measurement::Scores;
 use super::model::{AugmentationOutcome, Maudsley, Staging};
 use super::outcome::{AssessedTrial, failed_ingredients};
-use super::status::DIFFERENT_CLASSES;
 
 pub struct StagingInput<'r, 'a> {
     pub trials: &'r [AssessedTrial<'a>],
@@ -83,7 +82,7 @@ pub fn staging(i: &StagingInput<'_, '_>) -> (Staging, StagingFacts) {
     // Each rung requires the previous one (the numbers are the stages, not thresholds).
     let rungs = [
         !failed.is_empty(),
-        tr_classes.len() >= DIFFERENT_CLASSES,
+        tr_classes.len() >= i.params.min_classes_for_different_class,
         tr_classes.contains(&DrugClass::Tca),
         tr_classes.contains(&DrugClass::Maoi),
         failed_ect_course,
@@ -138,7 +137,7 @@ pub fn staging(i: &StagingInput<'_, '_>) -> (Staging, StagingFacts) {
     let classes: BTreeSet<DrugClass> = failed.iter().map(|t| t.course.ing.class).collect();
     let step = ladder(&[
         !failed.is_empty(),
-        classes.len() >= DIFFERENT_CLASSES,
+        classes.len() >= i.params.min_classes_for_different_class,
         failed_augs > 0,
         failed_ect_course,
         episode_days > i.params.long_episode_days,

@@ -13,9 +13,6 @@ use crate::knowledge::Params;
 use super::model::{Outcome, Status};
 use super::outcome::AssessedTrial;
 
-/// "Different classes" means at least two of them.
-pub const DIFFERENT_CLASSES: usize = 2;
-
 pub fn status(active_mdd: bool, bipolar: bool, trials: &[AssessedTrial<'_>], p: &Params) -> Status {
     if !active_mdd || bipolar {
         return Status::NotApplicable;
@@ -27,7 +24,7 @@ pub fn status(active_mdd: bool, bipolar: bool, trials: &[AssessedTrial<'_>], p: 
         .map(|t| t.course.ing.class)
         .collect();
     let enough = failed.len() >= p.min_failed_trials as usize;
-    if enough && (!p.require_different_class || classes.len() >= DIFFERENT_CLASSES) {
+    if enough && (!p.require_different_class || classes.len() >= p.min_classes_for_different_class) {
         return Status::Met;
     }
     if ingredients_with(trials, &[Outcome::Failed, Outcome::Indeterminate]).len()

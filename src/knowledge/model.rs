@@ -231,6 +231,14 @@ pub struct Params {
     pub subtherapeutic_min_weeks: f64,
     /// Treatment step 5: episode longer than this many days (§8: 365).
     pub long_episode_days: i64,
+    /// "Different classes": failed trials must span at least this many clinical classes (§6, §8: 2).
+    pub min_classes_for_different_class: usize,
+    /// `refer-esketamine` / `refer-ect`: escalation from this Thase–Rush stage (§9: 3).
+    pub escalation_thase_rush_min: u8,
+    /// `refer-esketamine` / `refer-ect`: escalation from this MGH-S score (§9: 3).
+    pub escalation_mgh_s_min: f64,
+    /// `specialist-review` (consider VNS/DBS) from this treatment step (§9: 4).
+    pub specialist_treatment_step_min: u8,
 }
 
 /// Staging tables of clinical-rules §8 (`knowledge/staging.toml`).
