@@ -54,13 +54,25 @@ impl Config {
     /// Read settings through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let err = |var: &'static str, value: &str, problem: &str| ConfigError { var, value: value.to_string(), problem: problem.to_string() };
-        let num = |var: &'static str, default: usize, min: usize, max: usize| -> Result<usize, ConfigError> {
+        let err = |var: &'static str, value: &str, problem: &str| ConfigError {
+            var,
+            value: value.to_string(),
+            problem: problem.to_string(),
+        };
+        let num = |var: &'static str,
+                   default: usize,
+                   min: usize,
+                   max: usize|
+         -> Result<usize, ConfigError> {
             match get(var) {
                 None => Ok(default),
                 Some(v) => match v.trim().parse::<usize>() {
                     Ok(n) if (min..=max).contains(&n) => Ok(n),
-                    _ => Err(err(var, &v, &format!("expected a whole number from {min} to {max}"))),
+                    _ => Err(err(
+                        var,
+                        &v,
+                        &format!("expected a whole number from {min} to {max}"),
+                    )),
                 },
             }
         };
@@ -76,22 +88,36 @@ impl Config {
         };
 
         let addr_s = get("TRD_CDS_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let addr = addr_s
-            .parse::<SocketAddr>()
-            .map_err(|_| err("TRD_CDS_ADDR", &addr_s, "expected IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080"))?;
+        let addr = addr_s.parse::<SocketAddr>().map_err(|_| {
+            err(
+                "TRD_CDS_ADDR",
+                &addr_s,
+                "expected IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+            )
+        })?;
 
         let database_url = get("DATABASE_URL");
         if let Some(u) = &database_url
             && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
         {
-            return Err(err("DATABASE_URL", "<redacted>", "expected postgres://user@host:port/database"));
+            return Err(err(
+                "DATABASE_URL",
+                "<redacted>",
+                "expected postgres://user@host:port/database",
+            ));
         }
 
         let env_name = get("TRD_CDS_ENV").unwrap_or_else(|| "development".into());
         let production = match env_name.as_str() {
             "production" => true,
             "development" | "test" => false,
-            other => return Err(err("TRD_CDS_ENV", other, "expected development, test or production")),
+            other => {
+                return Err(err(
+                    "TRD_CDS_ENV",
+                    other,
+                    "expected development, test or production",
+                ));
+            }
         };
 
         let log_format = get("TRD_CDS_LOG_FORMAT").unwrap_or_else(|| "text".into());
@@ -101,28 +127,45 @@ impl Config {
             other => return Err(err("TRD_CDS_LOG_FORMAT", other, "expected text or json")),
         };
 
-        let public_base_url = get("TRD_CDS_PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string());
+        let public_base_url =
+            get("TRD_CDS_PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string());
         if let Some(u) = &public_base_url
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
-            return Err(err("TRD_CDS_PUBLIC_BASE_URL", u, "expected an absolute http(s) URL"));
+            return Err(err(
+                "TRD_CDS_PUBLIC_BASE_URL",
+                u,
+                "expected an absolute http(s) URL",
+            ));
         }
 
         let knowledge_dir = get("TRD_CDS_KNOWLEDGE_DIR").map(PathBuf::from);
         if let Some(d) = &knowledge_dir
             && !d.is_dir()
         {
-            return Err(err("TRD_CDS_KNOWLEDGE_DIR", &d.display().to_string(), "is not a directory"));
+            return Err(err(
+                "TRD_CDS_KNOWLEDGE_DIR",
+                &d.display().to_string(),
+                "is not a directory",
+            ));
         }
 
         let patient_hash_secret = get("TRD_CDS_PATIENT_HASH_SECRET");
         if let Some(s) = &patient_hash_secret
             && s.len() < 16
         {
-            return Err(err("TRD_CDS_PATIENT_HASH_SECRET", "<redacted>", "must be at least 16 characters"));
+            return Err(err(
+                "TRD_CDS_PATIENT_HASH_SECRET",
+                "<redacted>",
+                "must be at least 16 characters",
+            ));
         }
         if production && patient_hash_secret.is_none() {
-            return Err(err("TRD_CDS_PATIENT_HASH_SECRET", "", "is required when TRD_CDS_ENV=production"));
+            return Err(err(
+                "TRD_CDS_PATIENT_HASH_SECRET",
+                "",
+                "is required when TRD_CDS_ENV=production",
+            ));
         }
 
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -130,7 +173,12 @@ impl Config {
             addr,
             database_url,
             db_pool_size: num("TRD_CDS_DB_POOL_SIZE", 8, 1, 256)?,
-            max_body_bytes: num("TRD_CDS_MAX_BODY_BYTES", 5 * 1024 * 1024, 1024, 512 * 1024 * 1024)?,
+            max_body_bytes: num(
+                "TRD_CDS_MAX_BODY_BYTES",
+                5 * 1024 * 1024,
+                1024,
+                512 * 1024 * 1024,
+            )?,
             knowledge_dir,
             site: SiteConfig {
                 tms_available: flag("TRD_CDS_TMS_AVAILABLE", true)?,
@@ -154,7 +202,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -172,10 +223,19 @@ mod tests {
         let e = cfg(&[("TRD_CDS_ADDR", "localhost")]).unwrap_err();
         assert_eq!(e.var, "TRD_CDS_ADDR");
         assert!(e.to_string().contains("expected IP:PORT"));
-        assert_eq!(cfg(&[("TRD_CDS_MAX_BODY_BYTES", "-1")]).unwrap_err().var, "TRD_CDS_MAX_BODY_BYTES");
-        assert_eq!(cfg(&[("TRD_CDS_ECT_AVAILABLE", "maybe")]).unwrap_err().var, "TRD_CDS_ECT_AVAILABLE");
+        assert_eq!(
+            cfg(&[("TRD_CDS_MAX_BODY_BYTES", "-1")]).unwrap_err().var,
+            "TRD_CDS_MAX_BODY_BYTES"
+        );
+        assert_eq!(
+            cfg(&[("TRD_CDS_ECT_AVAILABLE", "maybe")]).unwrap_err().var,
+            "TRD_CDS_ECT_AVAILABLE"
+        );
         let e = cfg(&[("DATABASE_URL", "mysql://u:secret@h/db")]).unwrap_err();
         assert!(!e.to_string().contains("secret"), "never echo credentials");
-        assert_eq!(cfg(&[("TRD_CDS_ENV", "production")]).unwrap_err().var, "TRD_CDS_PATIENT_HASH_SECRET");
+        assert_eq!(
+            cfg(&[("TRD_CDS_ENV", "production")]).unwrap_err().var,
+            "TRD_CDS_PATIENT_HASH_SECRET"
+        );
     }
 }

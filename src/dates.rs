@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn day_arithmetic() {
-        assert_eq!(days_between(date!(2025 - 01 - 01), date!(2025 - 02 - 12)), 42);
+        assert_eq!(
+            days_between(date!(2025 - 01 - 01), date!(2025 - 02 - 12)),
+            42
+        );
         assert_eq!(add_days(date!(2024 - 02 - 28), 1), date!(2024 - 02 - 29));
         assert_eq!(format_day(date!(2024 - 06 - 01)), "2024-06-01");
         assert_eq!(parse_day("2023-02-30"), None);

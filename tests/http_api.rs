@@ -9,7 +9,13 @@ use serde_json::Value;
 
 async fn outcome(resp: reqwest::Response, status: u16) -> Value {
     assert_eq!(resp.status().as_u16(), status);
-    let ct = resp.headers().get("content-type").unwrap().to_str().unwrap().to_string();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(ct.starts_with("application/fhir+json"), "content type {ct}");
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["resourceType"], "OperationOutcome", "{v}");
@@ -24,7 +30,11 @@ async fn discovery_lists_patient_view_with_the_contract_prefetch() {
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     let services = v["services"].as_array().unwrap();
-    assert_eq!(services.len(), 1, "never advertise a service without its logic");
+    assert_eq!(
+        services.len(),
+        1,
+        "never advertise a service without its logic"
+    );
     let s = &services[0];
     assert_eq!(s["id"], "trd-patient-view");
     assert_eq!(s["hook"], "patient-view");
@@ -50,10 +60,23 @@ async fn discovery_lists_patient_view_with_the_contract_prefetch() {
 #[tokio::test]
 async fn unknown_service_and_route_are_404_operation_outcomes() {
     let app = spawn_app(&[]).await;
-    let v = outcome(app.post_json("/cds-services/nope", &patient_view("p1", &prefetch_with(&[]))).await, 404).await;
+    let v = outcome(
+        app.post_json(
+            "/cds-services/nope",
+            &patient_view("p1", &prefetch_with(&[])),
+        )
+        .await,
+        404,
+    )
+    .await;
     assert_eq!(v["issue"][0]["expression"][0], "id");
     outcome(app.get("/no/such/path").await, 404).await;
-    outcome(app.post_json("/cds-services/nope/feedback", r#"{"feedback":[]}"#).await, 404).await;
+    outcome(
+        app.post_json("/cds-services/nope/feedback", r#"{"feedback":[]}"#)
+            .await,
+        404,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -61,18 +84,48 @@ async fn malformed_requests_get_400_naming_the_field() {
     let app = spawn_app(&[]).await;
     let pv = "/cds-services/trd-patient-view";
     let v = outcome(app.post_json(pv, "{not json").await, 400).await;
-    assert!(v["issue"][0]["diagnostics"].as_str().unwrap().contains("line 1"));
-    let v = outcome(app.post_json(pv, r#"{"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{}}"#).await, 400).await;
+    assert!(
+        v["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("line 1")
+    );
+    let v = outcome(
+        app.post_json(
+            pv,
+            r#"{"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{}}"#,
+        )
+        .await,
+        400,
+    )
+    .await;
     assert_eq!(v["issue"][0]["expression"][0], "hook");
-    let v = outcome(app.post_json(pv, r#"{"hook":"patient-view","hookInstance":"not-a-uuid","context":{}}"#).await, 400).await;
+    let v = outcome(
+        app.post_json(
+            pv,
+            r#"{"hook":"patient-view","hookInstance":"not-a-uuid","context":{}}"#,
+        )
+        .await,
+        400,
+    )
+    .await;
     assert_eq!(v["issue"][0]["expression"][0], "hookInstance");
     let body = patient_view("p1", &prefetch_with(&[])).replace("patient-view\"", "order-sign\"");
     let v = outcome(app.post_json(pv, &body).await, 400).await;
     assert_eq!(v["issue"][0]["expression"][0], "hook");
-    let body = patient_view("p1", &prefetch_with(&[])).replace(r#""patientId":"p1""#, r#""patient":"p1""#);
+    let body =
+        patient_view("p1", &prefetch_with(&[])).replace(r#""patientId":"p1""#, r#""patient":"p1""#);
     let v = outcome(app.post_json(pv, &body).await, 400).await;
     assert_eq!(v["issue"][0]["expression"][0], "context.patientId");
-    let v = outcome(app.post_json(pv, &patient_view("p1", &prefetch_with(&[("conditions", "[1,2]")]))).await, 400).await;
+    let v = outcome(
+        app.post_json(
+            pv,
+            &patient_view("p1", &prefetch_with(&[("conditions", "[1,2]")])),
+        )
+        .await,
+        400,
+    )
+    .await;
     assert_eq!(v["issue"][0]["expression"][0], "prefetch.conditions");
     let v = outcome(app.post_json(pv, "[]").await, 400).await;
     assert_eq!(v["issue"][0]["expression"][0], "$");
@@ -91,8 +144,21 @@ async fn wrong_content_type_is_415_and_oversize_is_413() {
         .unwrap();
     let v = outcome(resp, 415).await;
     assert_eq!(v["issue"][0]["expression"][0], "Content-Type");
-    let big = patient_view("p1", &prefetch_with(&[("patient", &format!(r#"{{"resourceType":"Patient","id":"p1","text":{{"div":"{}"}}}}"#, "x".repeat(4000)))]));
-    outcome(app.post_json("/cds-services/trd-patient-view", &big).await, 413).await;
+    let big = patient_view(
+        "p1",
+        &prefetch_with(&[(
+            "patient",
+            &format!(
+                r#"{{"resourceType":"Patient","id":"p1","text":{{"div":"{}"}}}}"#,
+                "x".repeat(4000)
+            ),
+        )]),
+    );
+    outcome(
+        app.post_json("/cds-services/trd-patient-view", &big).await,
+        413,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -100,18 +166,54 @@ async fn missing_or_failed_prefetch_is_412_naming_every_key() {
     let app = spawn_app(&[]).await;
     let pv = "/cds-services/trd-patient-view";
     // The official example sends only a key of its own: every required key is unsatisfied.
-    let v = outcome(app.post_json(pv, &shared("cds-hooks-spec/spec-examples/request-patient-view.json")).await, 412).await;
-    let exprs: Vec<&str> = v["issue"].as_array().unwrap().iter().map(|i| i["expression"][0].as_str().unwrap()).collect();
+    let v = outcome(
+        app.post_json(
+            pv,
+            &shared("cds-hooks-spec/spec-examples/request-patient-view.json"),
+        )
+        .await,
+        412,
+    )
+    .await;
+    let exprs: Vec<&str> = v["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["expression"][0].as_str().unwrap())
+        .collect();
     assert_eq!(
         exprs,
-        ["prefetch.conditions", "prefetch.medicationStatements", "prefetch.medicationRequests", "prefetch.medicationDispenses", "prefetch.procedures", "prefetch.observations"]
+        [
+            "prefetch.conditions",
+            "prefetch.medicationStatements",
+            "prefetch.medicationRequests",
+            "prefetch.medicationDispenses",
+            "prefetch.procedures",
+            "prefetch.observations"
+        ]
     );
     // An OperationOutcome in place of a Bundle means the EHR's prefetch failed.
     let oo = r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"timeout","diagnostics":"upstream timeout"}]}"#;
-    let v = outcome(app.post_json(pv, &patient_view("p1", &prefetch_with(&[("medicationRequests", oo)]))).await, 412).await;
+    let v = outcome(
+        app.post_json(
+            pv,
+            &patient_view("p1", &prefetch_with(&[("medicationRequests", oo)])),
+        )
+        .await,
+        412,
+    )
+    .await;
     assert_eq!(v["issue"].as_array().unwrap().len(), 1);
-    assert_eq!(v["issue"][0]["expression"][0], "prefetch.medicationRequests");
-    assert!(v["issue"][0]["diagnostics"].as_str().unwrap().contains("upstream timeout"));
+    assert_eq!(
+        v["issue"][0]["expression"][0],
+        "prefetch.medicationRequests"
+    );
+    assert!(
+        v["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("upstream timeout")
+    );
     // `patient` is not required.
     let mut body: Value = serde_json::from_str(&patient_view("p1", &prefetch_with(&[]))).unwrap();
     body["prefetch"].as_object_mut().unwrap().remove("patient");
@@ -121,7 +223,12 @@ async fn missing_or_failed_prefetch_is_412_naming_every_key() {
 #[tokio::test]
 async fn null_prefetch_means_no_data_and_gets_no_cards() {
     let app = spawn_app(&[]).await;
-    let resp = app.post_json("/cds-services/trd-patient-view", &patient_view("p1", &prefetch_with(&[]))).await;
+    let resp = app
+        .post_json(
+            "/cds-services/trd-patient-view",
+            &patient_view("p1", &prefetch_with(&[])),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("x-request-id").is_some());
     let v: Value = resp.json().await.unwrap();
@@ -133,7 +240,11 @@ async fn official_request_with_extension_is_handled() {
     let app = spawn_app(&[]).await;
     // Its prefetch is not ours: 412 (documented), never a 5xx.
     let body = shared("cds-hooks-spec/spec-examples/request-with-extension.json");
-    let status = app.post_json("/cds-services/trd-patient-view", &body).await.status().as_u16();
+    let status = app
+        .post_json("/cds-services/trd-patient-view", &body)
+        .await
+        .status()
+        .as_u16();
     assert!(matches!(status, 400 | 412), "status {status}");
 }
 
@@ -145,11 +256,24 @@ async fn feedback_is_validated_stored_and_idempotent() {
     let r = app.post_json(fb, &body).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["stored"].as_u64(), v["duplicates"].as_u64(), v["unmatched"].as_u64()), (Some(1), Some(0), Some(1)));
+    assert_eq!(
+        (
+            v["stored"].as_u64(),
+            v["duplicates"].as_u64(),
+            v["unmatched"].as_u64()
+        ),
+        (Some(1), Some(0), Some(1))
+    );
     let v: Value = app.post_json(fb, &body).await.json().await.unwrap();
-    assert_eq!((v["stored"].as_u64(), v["duplicates"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (v["stored"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
     let v = outcome(app.post_json(fb, r#"{"feedback":[{"card":"c","outcome":"accepted","outcomeTimestamp":"2021-12-11T10:05:31Z"}]}"#).await, 400).await;
-    assert_eq!(v["issue"][0]["expression"][0], "feedback[0].acceptedSuggestions");
+    assert_eq!(
+        v["issue"][0]["expression"][0],
+        "feedback[0].acceptedSuggestions"
+    );
     outcome(app.post_json(fb, r#"{"feedback":"x"}"#).await, 400).await;
 }
 
@@ -169,7 +293,12 @@ async fn docs_are_served_offline() {
     let r = app.get("/swagger-ui/").await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("swagger"));
-    let v: Value = app.get("/api-docs/openapi.json").await.json().await.unwrap();
+    let v: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(v["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(v["paths"]["/cds-services/{id}"]["post"].is_object());
 }
@@ -177,11 +306,26 @@ async fn docs_are_served_offline() {
 #[tokio::test]
 async fn assessment_api_validates_its_input() {
     let app = spawn_app(&[]).await;
-    let v = outcome(app.post_json("/api/v1/assessments", r#"{"resourceType":"Patient","id":"p"}"#).await, 400).await;
+    let v = outcome(
+        app.post_json(
+            "/api/v1/assessments",
+            r#"{"resourceType":"Patient","id":"p"}"#,
+        )
+        .await,
+        400,
+    )
+    .await;
     assert_eq!(v["issue"][0]["expression"][0], "resourceType");
-    let v = outcome(app.post_json("/api/v1/assessments?as_of=2026-02-30", &searchset(&[])).await, 400).await;
+    let v = outcome(
+        app.post_json("/api/v1/assessments?as_of=2026-02-30", &searchset(&[]))
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(v["issue"][0]["expression"][0], "as_of");
-    let r = app.post_json("/api/v1/assessments?as_of=2026-03-01", &searchset(&[])).await;
+    let r = app
+        .post_json("/api/v1/assessments?as_of=2026-03-01", &searchset(&[]))
+        .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["as_of"], "2026-03-01");
@@ -191,8 +335,14 @@ async fn assessment_api_validates_its_input() {
 #[tokio::test]
 async fn feedback_summary_counts_what_was_shown_and_done() {
     let app = spawn_app(&[]).await;
-    let r = app.get("/api/v1/feedback/summary?from=2020-01-01&to=2030-01-01").await;
+    let r = app
+        .get("/api/v1/feedback/summary?from=2020-01-01&to=2030-01-01")
+        .await;
     assert_eq!(r.status(), 200);
-    let v = outcome(app.get("/api/v1/feedback/summary?from=yesterday").await, 400).await;
+    let v = outcome(
+        app.get("/api/v1/feedback/summary?from=yesterday").await,
+        400,
+    )
+    .await;
     assert_eq!(v["issue"][0]["expression"][0], "from");
 }

@@ -6,10 +6,13 @@ fn openapi_file_is_in_sync() {
     let generated = trd_cds::openapi_json();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
-        std::fs::write(path, format!("{}\n", generated.trim_end())).expect("write openapi/openapi.json");
+        std::fs::write(path, format!("{}\n", generated.trim_end()))
+            .expect("write openapi/openapi.json");
         return;
     }
-    let on_disk = std::fs::read_to_string(path).expect("openapi/openapi.json is missing; run UPDATE_OPENAPI=1 cargo test --test openapi_sync");
+    let on_disk = std::fs::read_to_string(path).expect(
+        "openapi/openapi.json is missing; run UPDATE_OPENAPI=1 cargo test --test openapi_sync",
+    );
     assert!(
         on_disk.trim_end() == generated.trim_end(),
         "openapi/openapi.json is stale; regenerate with: UPDATE_OPENAPI=1 cargo test --test openapi_sync"
@@ -31,9 +34,24 @@ fn openapi_documents_every_endpoint_and_error_shape() {
     ] {
         let op = &v["paths"][path][method];
         assert!(op.is_object(), "{method} {path} undocumented");
-        assert!(op["description"].as_str().is_some_and(|d| !d.is_empty()) || op["summary"].as_str().is_some(), "{method} {path} has no description");
+        assert!(
+            op["description"].as_str().is_some_and(|d| !d.is_empty())
+                || op["summary"].as_str().is_some(),
+            "{method} {path} has no description"
+        );
     }
-    for schema in ["CdsRequest", "CdsResponse", "Card", "Assessment", "OperationOutcome", "FeedbackRequest", "FeedbackSummary"] {
-        assert!(v["components"]["schemas"][schema].is_object(), "schema {schema} missing");
+    for schema in [
+        "CdsRequest",
+        "CdsResponse",
+        "Card",
+        "Assessment",
+        "OperationOutcome",
+        "FeedbackRequest",
+        "FeedbackSummary",
+    ] {
+        assert!(
+            v["components"]["schemas"][schema].is_object(),
+            "schema {schema} missing"
+        );
     }
 }

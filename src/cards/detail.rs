@@ -26,7 +26,11 @@ fn refs(evidence: &[String]) -> String {
     if evidence.is_empty() {
         return "—".into();
     }
-    evidence.iter().map(|r| format!("`{}`", r.replace('`', "'"))).collect::<Vec<_>>().join(", ")
+    evidence
+        .iter()
+        .map(|r| format!("`{}`", r.replace('`', "'")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn mg(x: Option<f64>) -> String {
@@ -54,8 +58,12 @@ fn trial_rows(s: &mut String, trials: &[&Trial], kb: &KnowledgeBase) {
     s.push_str("| Antidepressant | Dates | Max sustained dose (minimum adequate) | Weeks at adequate dose | Response | Outcome | Evidence |\n");
     s.push_str("|---|---|---|---|---|---|---|\n");
     for t in trials {
-        let min = kb.ingredient(&t.ingredient).and_then(|i| i.min_adequate_mg_day);
-        let end = t.end.map_or_else(|| "ongoing".to_string(), crate::dates::format_day);
+        let min = kb
+            .ingredient(&t.ingredient)
+            .and_then(|i| i.min_adequate_mg_day);
+        let end = t
+            .end
+            .map_or_else(|| "ongoing".to_string(), crate::dates::format_day);
         let _ = writeln!(
             s,
             "| {} ({}) | {} → {} | {} ({}) | {:.1} | {} | {} | {} |",
@@ -75,12 +83,18 @@ fn trial_rows(s: &mut String, trials: &[&Trial], kb: &KnowledgeBase) {
 
 /// The contract's code for an enum value (`non-response`, `failed`, ...).
 fn serde_plain<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| dash(""))
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| dash(""))
 }
 
 fn staging(s: &mut String, a: &Assessment) {
     let st = &a.staging;
-    let maudsley = st.maudsley.as_ref().map_or_else(|| "not scored (severity unknown)".to_string(), |m| format!("{} ({})", m.score, m.band));
+    let maudsley = st.maudsley.as_ref().map_or_else(
+        || "not scored (severity unknown)".to_string(),
+        |m| format!("{} ({})", m.score, m.band),
+    );
     let _ = writeln!(
         s,
         "**Staging:** treatment step {} · Thase–Rush stage {} · MGH-S {:.1} · Maudsley {}\n",
@@ -95,13 +109,23 @@ fn flags(s: &mut String, a: &Assessment, skip: &[FlagCode]) {
     }
     s.push_str("**Flags:**\n\n");
     for f in shown {
-        let _ = writeln!(s, "- **{}**: {} ({})", serde_plain(&f.code), md_escape(&f.detail), refs(&f.evidence));
+        let _ = writeln!(
+            s,
+            "- **{}**: {} ({})",
+            serde_plain(&f.code),
+            md_escape(&f.detail),
+            refs(&f.evidence)
+        );
     }
     s.push('\n');
 }
 
 fn recommendations(s: &mut String, a: &Assessment) {
-    let routine: Vec<_> = a.recommendations.iter().filter(|r| r.priority == Priority::Routine).collect();
+    let routine: Vec<_> = a
+        .recommendations
+        .iter()
+        .filter(|r| r.priority == Priority::Routine)
+        .collect();
     if routine.is_empty() {
         return;
     }
@@ -116,9 +140,17 @@ fn data_issues(s: &mut String, a: &Assessment) {
     if a.data_issues.is_empty() {
         return;
     }
-    s.push_str("**Data issues** (values that could not be used; the assessment may be incomplete):\n\n");
+    s.push_str(
+        "**Data issues** (values that could not be used; the assessment may be incomplete):\n\n",
+    );
     for d in &a.data_issues {
-        let _ = writeln!(s, "- `{}` `{}`: {}", d.resource.replace('`', "'"), d.field.replace('`', "'"), md_escape(&d.problem));
+        let _ = writeln!(
+            s,
+            "- `{}` `{}`: {}",
+            d.resource.replace('`', "'"),
+            d.field.replace('`', "'"),
+            md_escape(&d.problem)
+        );
     }
     s.push('\n');
 }
@@ -133,7 +165,12 @@ fn provenance(s: &mut String, a: &Assessment, kb: &KnowledgeBase) {
         .collect();
     unreviewed.sort_unstable();
     unreviewed.dedup();
-    let _ = write!(s, "_Knowledge base {}, assessed as of {}._", md_escape(kb.version()), crate::dates::format_day(a.as_of));
+    let _ = write!(
+        s,
+        "_Knowledge base {}, assessed as of {}._",
+        md_escape(kb.version()),
+        crate::dates::format_day(a.as_of)
+    );
     if !unreviewed.is_empty() {
         let _ = write!(
             s,
@@ -150,7 +187,8 @@ pub fn trd(a: &Assessment, kb: &KnowledgeBase) -> String {
     let episode = match &a.episode {
         Some(e) => format!(
             " in the current episode (since {}, `{}`)",
-            e.onset.map_or_else(|| "unknown onset".to_string(), crate::dates::format_day),
+            e.onset
+                .map_or_else(|| "unknown onset".to_string(), crate::dates::format_day),
             e.condition.replace('`', "'")
         ),
         None => String::new(),
@@ -170,7 +208,9 @@ pub fn trd(a: &Assessment, kb: &KnowledgeBase) -> String {
     if !a.augmentations.is_empty() {
         s.push_str("**Augmentations and combinations:**\n\n");
         for g in &a.augmentations {
-            let end = g.end.map_or_else(|| "ongoing".to_string(), crate::dates::format_day);
+            let end = g
+                .end
+                .map_or_else(|| "ongoing".to_string(), crate::dates::format_day);
             let _ = writeln!(
                 s,
                 "- {} ({}) added to {}: {} → {}, {}, {} ({})",
@@ -195,11 +235,22 @@ pub fn trd(a: &Assessment, kb: &KnowledgeBase) -> String {
 }
 
 /// Detail of an urgent card: the rationale and the evidence of the flags behind it.
-pub fn urgent(a: &Assessment, kb: &KnowledgeBase, rec: &Recommendation, codes: &[FlagCode]) -> String {
+pub fn urgent(
+    a: &Assessment,
+    kb: &KnowledgeBase,
+    rec: &Recommendation,
+    codes: &[FlagCode],
+) -> String {
     let mut s = String::with_capacity(512);
     let _ = writeln!(s, "{}\n", md_escape(&rec.rationale));
     for f in a.flags.iter().filter(|f| codes.contains(&f.code)) {
-        let _ = writeln!(s, "- **{}**: {} ({})", serde_plain(&f.code), md_escape(&f.detail), refs(&f.evidence));
+        let _ = writeln!(
+            s,
+            "- **{}**: {} ({})",
+            serde_plain(&f.code),
+            md_escape(&f.detail),
+            refs(&f.evidence)
+        );
     }
     s.push('\n');
     if rec.code == crate::clinical::RecommendationCode::UrgentEctEvaluation {

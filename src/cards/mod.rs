@@ -16,7 +16,7 @@ mod suggestions;
 
 use uuid::Uuid;
 
-use crate::cds_hooks::card::{Card, Indicator, OverrideReason, Source, Summary, Suggestions};
+use crate::cds_hooks::card::{Card, Indicator, OverrideReason, Source, Suggestions, Summary};
 use crate::clinical::{Assessment, FlagCode, Priority, RecommendationCode, Status};
 use crate::fhir::record::PatientRecord;
 use crate::knowledge::{DrugClass, DrugRole, KnowledgeBase};
@@ -65,27 +65,63 @@ pub struct RenderedCard {
 /// HL7 non-adherence reason codes (CDS Hooks 3.0 vocabulary) offered as override reasons.
 const OVERRIDE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes";
 const OVERRIDE_REASONS: &[(&str, &str)] = &[
-    ("action-completed", "Recommended action was already completed"),
-    ("action-unsuccessful", "Recommended action was previously unsuccessful"),
-    ("patient-contraindication", "Patient has contraindication to recommended action"),
-    ("need-more-info", "Could not address recommended action due to need for more information/pending results/pending consult"),
-    ("prefers-alternative", "Patient prefers an alternative approach or treatment"),
-    ("patient-refuses", "Patient refuses/declines (no context given)"),
-    ("service-not-available", "Treatment or service is not practically available"),
-    ("does-not-align-latest-evidence", "Recommended action does not align with the latest evidence"),
+    (
+        "action-completed",
+        "Recommended action was already completed",
+    ),
+    (
+        "action-unsuccessful",
+        "Recommended action was previously unsuccessful",
+    ),
+    (
+        "patient-contraindication",
+        "Patient has contraindication to recommended action",
+    ),
+    (
+        "need-more-info",
+        "Could not address recommended action due to need for more information/pending results/pending consult",
+    ),
+    (
+        "prefers-alternative",
+        "Patient prefers an alternative approach or treatment",
+    ),
+    (
+        "patient-refuses",
+        "Patient refuses/declines (no context given)",
+    ),
+    (
+        "service-not-available",
+        "Treatment or service is not practically available",
+    ),
+    (
+        "does-not-align-latest-evidence",
+        "Recommended action does not align with the latest evidence",
+    ),
 ];
 
 fn override_reasons() -> Vec<OverrideReason> {
-    OVERRIDE_REASONS.iter().filter_map(|(code, display)| OverrideReason::new(OVERRIDE_SYSTEM, code, display).ok()).collect()
+    OVERRIDE_REASONS
+        .iter()
+        .filter_map(|(code, display)| OverrideReason::new(OVERRIDE_SYSTEM, code, display).ok())
+        .collect()
 }
 
 /// Render the patient-view cards of an assessment.
-pub fn patient_view(a: &Assessment, record: &PatientRecord, kb: &KnowledgeBase, ctx: &CardContext<'_>) -> Vec<RenderedCard> {
+pub fn patient_view(
+    a: &Assessment,
+    record: &PatientRecord,
+    kb: &KnowledgeBase,
+    ctx: &CardContext<'_>,
+) -> Vec<RenderedCard> {
     let fp = Fingerprint::of(a);
     let source = source(kb, ctx);
     let mut out = Vec::new();
 
-    for rec in a.recommendations.iter().filter(|r| r.priority == Priority::Urgent) {
+    for rec in a
+        .recommendations
+        .iter()
+        .filter(|r| r.priority == Priority::Urgent)
+    {
         let kind = match rec.code {
             RecommendationCode::UrgentSafetyAssessment => CardKind::UrgentSafetyAssessment,
             RecommendationCode::UrgentEctEvaluation => CardKind::UrgentEctEvaluation,
@@ -121,9 +157,19 @@ impl Fingerprint {
     fn of(a: &Assessment) -> Fingerprint {
         use std::fmt::Write;
         let mut s = String::with_capacity(256);
-        let _ = write!(s, "{}|{}|{:?}|", a.patient.as_deref().unwrap_or("-"), a.knowledge_base.version, a.status);
+        let _ = write!(
+            s,
+            "{}|{}|{:?}|",
+            a.patient.as_deref().unwrap_or("-"),
+            a.knowledge_base.version,
+            a.status
+        );
         for t in &a.trials {
-            let _ = write!(s, "t:{}:{}:{:?}:{:?}:{:?};", t.ingredient, t.start, t.max_daily_dose_mg, t.outcome, t.evidence);
+            let _ = write!(
+                s,
+                "t:{}:{}:{:?}:{:?}:{:?};",
+                t.ingredient, t.start, t.max_daily_dose_mg, t.outcome, t.evidence
+            );
         }
         for g in &a.augmentations {
             let _ = write!(s, "a:{}:{}:{:?};", g.agent, g.start, g.outcome);
@@ -134,16 +180,24 @@ impl Fingerprint {
         Fingerprint(s)
     }
     fn card_uuid(&self, kind: CardKind) -> Uuid {
-        Uuid::new_v5(&UUID_NAMESPACE, format!("card|{}|{}", kind.as_str(), self.0).as_bytes())
+        Uuid::new_v5(
+            &UUID_NAMESPACE,
+            format!("card|{}|{}", kind.as_str(), self.0).as_bytes(),
+        )
     }
     fn suggestion_uuid(&self, kind: CardKind, code: RecommendationCode) -> Uuid {
-        Uuid::new_v5(&UUID_NAMESPACE, format!("suggestion|{}|{}|{}", kind.as_str(), code.as_str(), self.0).as_bytes())
+        Uuid::new_v5(
+            &UUID_NAMESPACE,
+            format!("suggestion|{}|{}|{}", kind.as_str(), code.as_str(), self.0).as_bytes(),
+        )
     }
 }
 
 fn summary(text: String) -> Summary {
     // Summaries are built from short fixed phrases and small numbers; the fallback only guards the invariant.
-    Summary::new(text).unwrap_or_else(|_| Summary::new("Treatment-resistant depression assessment").expect("static summary"))
+    Summary::new(text).unwrap_or_else(|_| {
+        Summary::new("Treatment-resistant depression assessment").expect("static summary")
+    })
 }
 
 fn urgent_card(
@@ -155,25 +209,38 @@ fn urgent_card(
     source: &Source,
 ) -> RenderedCard {
     let (text, flags): (&str, &[FlagCode]) = match kind {
-        CardKind::UrgentSafetyAssessment => ("Suicide risk documented: same-day safety assessment recommended", &[FlagCode::SuicideRisk]),
+        CardKind::UrgentSafetyAssessment => (
+            "Suicide risk documented: same-day safety assessment recommended",
+            &[FlagCode::SuicideRisk],
+        ),
         _ => (
             "Depression with psychotic features or catatonia: urgent ECT evaluation recommended",
             &[FlagCode::PsychoticFeatures, FlagCode::Catatonia],
         ),
     };
-    let mut card = Card::new(fp.card_uuid(kind), summary(text.to_string()), Indicator::Critical, source.clone())
-        .with_detail(detail::urgent(a, kb, rec, flags))
-        .with_override_reasons(override_reasons());
+    let mut card = Card::new(
+        fp.card_uuid(kind),
+        summary(text.to_string()),
+        Indicator::Critical,
+        source.clone(),
+    )
+    .with_detail(detail::urgent(a, kb, rec, flags))
+    .with_override_reasons(override_reasons());
     let mut sugg = Vec::new();
     if kind == CardKind::UrgentEctEvaluation
-        && let Some(s) = suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
+        && let Some(s) =
+            suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
     {
         sugg.push((s.uuid(), rec.code));
         if let Ok(set) = Suggestions::any(vec![s]) {
             card = card.with_suggestions(set);
         }
     }
-    RenderedCard { kind, card, suggestions: sugg }
+    RenderedCard {
+        kind,
+        card,
+        suggestions: sugg,
+    }
 }
 
 fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Source) -> RenderedCard {
@@ -186,13 +253,23 @@ fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Sourc
                 a.failed_adequate_trials, a.staging.treatment_step
             ),
         ),
-        _ => (Indicator::Info, "Possible treatment-resistant depression: verify the antidepressant trial history".to_string()),
+        _ => (
+            Indicator::Info,
+            "Possible treatment-resistant depression: verify the antidepressant trial history"
+                .to_string(),
+        ),
     };
-    let routine: Vec<_> = a.recommendations.iter().filter(|r| r.priority == Priority::Routine).collect();
+    let routine: Vec<_> = a
+        .recommendations
+        .iter()
+        .filter(|r| r.priority == Priority::Routine)
+        .collect();
     let mut items = Vec::new();
     let mut sugg = Vec::new();
     for rec in &routine {
-        if let Some(s) = suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code)) {
+        if let Some(s) =
+            suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
+        {
             sugg.push((s.uuid(), rec.code));
             items.push(s);
         }
@@ -206,7 +283,11 @@ fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Sourc
     if let Ok(v) = serde_json::to_value(a) {
         card = card.with_extension("trd-assessment", v);
     }
-    RenderedCard { kind, card, suggestions: sugg }
+    RenderedCard {
+        kind,
+        card,
+        suggestions: sugg,
+    }
 }
 
 /// Is the patient currently exposed to something that protects against an antidepressant-induced
@@ -214,33 +295,59 @@ fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Sourc
 fn on_mood_stabiliser(a: &Assessment, record: &PatientRecord, kb: &KnowledgeBase) -> bool {
     let gap = kb.params().max_gap_days;
     record.exposures.iter().any(|e| {
-        let Some(ing) = kb.ingredient(&e.ingredient) else { return false };
-        let protective = ing.mood_stabiliser || (ing.class == DrugClass::Antipsychotic && ing.role == DrugRole::Augmentation);
-        let current = e.start <= a.as_of && e.end.is_none_or(|end| crate::dates::days_between(end, a.as_of) <= gap);
+        let Some(ing) = kb.ingredient(&e.ingredient) else {
+            return false;
+        };
+        let protective = ing.mood_stabiliser
+            || (ing.class == DrugClass::Antipsychotic && ing.role == DrugRole::Augmentation);
+        let current = e.start <= a.as_of
+            && e.end
+                .is_none_or(|end| crate::dates::days_between(end, a.as_of) <= gap);
         protective && current
     })
 }
 
-fn bipolar_card(a: &Assessment, record: &PatientRecord, kb: &KnowledgeBase, fp: &Fingerprint, source: &Source) -> Option<RenderedCard> {
+fn bipolar_card(
+    a: &Assessment,
+    record: &PatientRecord,
+    kb: &KnowledgeBase,
+    fp: &Fingerprint,
+    source: &Source,
+) -> Option<RenderedCard> {
     let running: Vec<_> = a.trials.iter().filter(|t| t.end.is_none()).collect();
     if running.is_empty() || on_mood_stabiliser(a, record, kb) {
         return None;
     }
     let kind = CardKind::BipolarAntidepressant;
-    let text = "Bipolar disorder on record: antidepressant without a mood stabiliser or antipsychotic".to_string();
+    let text =
+        "Bipolar disorder on record: antidepressant without a mood stabiliser or antipsychotic"
+            .to_string();
     let mut items = Vec::new();
     let mut sugg = Vec::new();
-    if let Some(rec) = a.recommendations.iter().find(|r| r.code == RecommendationCode::SpecialistReview)
-        && let Some(s) = suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
+    if let Some(rec) = a
+        .recommendations
+        .iter()
+        .find(|r| r.code == RecommendationCode::SpecialistReview)
+        && let Some(s) =
+            suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
     {
         sugg.push((s.uuid(), rec.code));
         items.push(s);
     }
-    let mut card = Card::new(fp.card_uuid(kind), summary(text), Indicator::Warning, source.clone())
-        .with_detail(detail::bipolar(a, kb, &running))
-        .with_override_reasons(override_reasons());
+    let mut card = Card::new(
+        fp.card_uuid(kind),
+        summary(text),
+        Indicator::Warning,
+        source.clone(),
+    )
+    .with_detail(detail::bipolar(a, kb, &running))
+    .with_override_reasons(override_reasons());
     if let Ok(set) = Suggestions::any(items) {
         card = card.with_suggestions(set);
     }
-    Some(RenderedCard { kind, card, suggestions: sugg })
+    Some(RenderedCard {
+        kind,
+        card,
+        suggestions: sugg,
+    })
 }

@@ -34,7 +34,10 @@ impl Summary {
         }
         let n = trimmed.chars().count();
         if n > SUMMARY_MAX_CHARS {
-            return Err(WireError::new("summary", format!("{n} characters; must be fewer than 140")));
+            return Err(WireError::new(
+                "summary",
+                format!("{n} characters; must be fewer than 140"),
+            ));
         }
         Ok(Summary(trimmed.to_string()))
     }
@@ -76,7 +79,11 @@ impl Source {
         if label.trim().is_empty() {
             return Err(WireError::new("source.label", "must not be empty"));
         }
-        Ok(Source { label, url: None, topic: None })
+        Ok(Source {
+            label,
+            url: None,
+            topic: None,
+        })
     }
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into()).filter(|u: &String| !u.is_empty());
@@ -99,12 +106,22 @@ pub struct OverrideReason {
 impl OverrideReason {
     pub fn new(system: &str, code: &str, display: &str) -> Result<OverrideReason, WireError> {
         if system.is_empty() || code.is_empty() {
-            return Err(WireError::new("overrideReasons.code", "system and code are required"));
+            return Err(WireError::new(
+                "overrideReasons.code",
+                "system and code are required",
+            ));
         }
         if display.trim().is_empty() {
-            return Err(WireError::new("overrideReasons.display", "display is required (cds-resp-4)"));
+            return Err(WireError::new(
+                "overrideReasons.display",
+                "display is required (cds-resp-4)",
+            ));
         }
-        Ok(OverrideReason { system: system.into(), code: code.into(), display: display.into() })
+        Ok(OverrideReason {
+            system: system.into(),
+            code: code.into(),
+            display: display.into(),
+        })
     }
 }
 
@@ -133,7 +150,10 @@ pub enum Action {
 
 fn check_description(description: &str) -> Result<(), WireError> {
     if description.trim().is_empty() {
-        return Err(WireError::new("action.description", "must not be empty (cds-resp-5)"));
+        return Err(WireError::new(
+            "action.description",
+            "must not be empty (cds-resp-5)",
+        ));
     }
     Ok(())
 }
@@ -141,7 +161,10 @@ fn check_description(description: &str) -> Result<(), WireError> {
 fn check_resource(resource: &Value) -> Result<(), WireError> {
     match resource.get("resourceType").and_then(Value::as_str) {
         Some(t) if !t.is_empty() => Ok(()),
-        _ => Err(WireError::new("action.resource", "must be a FHIR resource with a resourceType")),
+        _ => Err(WireError::new(
+            "action.resource",
+            "must be a FHIR resource with a resourceType",
+        )),
     }
 }
 
@@ -150,24 +173,41 @@ impl Action {
         let description = description.into();
         check_description(&description)?;
         check_resource(&resource)?;
-        Ok(Action::Create { description, resource })
+        Ok(Action::Create {
+            description,
+            resource,
+        })
     }
     pub fn update(description: impl Into<String>, resource: Value) -> Result<Action, WireError> {
         let description = description.into();
         check_description(&description)?;
         check_resource(&resource)?;
-        Ok(Action::Update { description, resource })
+        Ok(Action::Update {
+            description,
+            resource,
+        })
     }
     /// `resource_id` must be a relative reference `Type/id`.
-    pub fn delete(description: impl Into<String>, resource_id: impl Into<String>) -> Result<Action, WireError> {
+    pub fn delete(
+        description: impl Into<String>,
+        resource_id: impl Into<String>,
+    ) -> Result<Action, WireError> {
         let description = description.into();
         check_description(&description)?;
         let resource_id = resource_id.into();
         match resource_id.split_once('/') {
             Some((t, id)) if !t.is_empty() && !id.is_empty() && !id.contains('/') => {}
-            _ => return Err(WireError::new("action.resourceId", format!("'{resource_id}' is not a relative reference Type/id (cds-resp-2)"))),
+            _ => {
+                return Err(WireError::new(
+                    "action.resourceId",
+                    format!("'{resource_id}' is not a relative reference Type/id (cds-resp-2)"),
+                ));
+            }
         }
-        Ok(Action::Delete { description, resource_id })
+        Ok(Action::Delete {
+            description,
+            resource_id,
+        })
     }
 }
 
@@ -182,12 +222,21 @@ pub struct Suggestion {
 }
 
 impl Suggestion {
-    pub fn new(label: impl Into<String>, uuid: Uuid, actions: Vec<Action>) -> Result<Suggestion, WireError> {
+    pub fn new(
+        label: impl Into<String>,
+        uuid: Uuid,
+        actions: Vec<Action>,
+    ) -> Result<Suggestion, WireError> {
         let label = label.into();
         if label.trim().is_empty() {
             return Err(WireError::new("suggestion.label", "must not be empty"));
         }
-        Ok(Suggestion { label, uuid, is_recommended: false, actions })
+        Ok(Suggestion {
+            label,
+            uuid,
+            is_recommended: false,
+            actions,
+        })
     }
     pub fn recommended(mut self) -> Self {
         self.is_recommended = true;
@@ -221,7 +270,10 @@ impl Suggestions {
         if items.is_empty() {
             return Err(WireError::new("suggestions", "must not be empty"));
         }
-        Ok(Suggestions { suggestions: items, selection_behavior: SelectionBehavior::Any })
+        Ok(Suggestions {
+            suggestions: items,
+            selection_behavior: SelectionBehavior::Any,
+        })
     }
     /// cds-resp-1: at most one of `items` may be recommended.
     pub fn at_most_one(items: Vec<Suggestion>) -> Result<Suggestions, WireError> {
@@ -229,9 +281,15 @@ impl Suggestions {
             return Err(WireError::new("suggestions", "must not be empty"));
         }
         if items.iter().filter(|s| s.is_recommended).count() > 1 {
-            return Err(WireError::new("suggestions", "at most one suggestion may be recommended with at-most-one (cds-resp-1)"));
+            return Err(WireError::new(
+                "suggestions",
+                "at most one suggestion may be recommended with at-most-one (cds-resp-1)",
+            ));
         }
-        Ok(Suggestions { suggestions: items, selection_behavior: SelectionBehavior::AtMostOne })
+        Ok(Suggestions {
+            suggestions: items,
+            selection_behavior: SelectionBehavior::AtMostOne,
+        })
     }
     pub fn items(&self) -> &[Suggestion] {
         &self.suggestions
@@ -263,10 +321,18 @@ impl Link {
         check_link(&label, &url)?;
         Ok(Link::Absolute { label, url })
     }
-    pub fn smart(label: impl Into<String>, url: impl Into<String>, app_context: Option<String>) -> Result<Link, WireError> {
+    pub fn smart(
+        label: impl Into<String>,
+        url: impl Into<String>,
+        app_context: Option<String>,
+    ) -> Result<Link, WireError> {
         let (label, url) = (label.into(), url.into());
         check_link(&label, &url)?;
-        Ok(Link::Smart { label, url, app_context: app_context.filter(|c| !c.is_empty()) })
+        Ok(Link::Smart {
+            label,
+            url,
+            app_context: app_context.filter(|c| !c.is_empty()),
+        })
     }
 }
 
@@ -275,7 +341,10 @@ fn check_link(label: &str, url: &str) -> Result<(), WireError> {
         return Err(WireError::new("link.label", "must not be empty"));
     }
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(WireError::new("link.url", "must be an absolute http(s) URL"));
+        return Err(WireError::new(
+            "link.url",
+            "must be an absolute http(s) URL",
+        ));
     }
     Ok(())
 }
@@ -377,7 +446,12 @@ mod tests {
     }
 
     fn card() -> Card {
-        Card::new(Uuid::nil(), Summary::new("A summary").unwrap(), Indicator::Info, src())
+        Card::new(
+            Uuid::nil(),
+            Summary::new("A summary").unwrap(),
+            Indicator::Info,
+            src(),
+        )
     }
 
     /// Walks a JSON value and fails on any null, "", [] or {} (except the top-level `cards`).
@@ -413,8 +487,12 @@ mod tests {
 
     #[test]
     fn cds_resp_1_at_most_one_recommended() {
-        let a = Suggestion::new("A", Uuid::from_u128(1), vec![]).unwrap().recommended();
-        let b = Suggestion::new("B", Uuid::from_u128(2), vec![]).unwrap().recommended();
+        let a = Suggestion::new("A", Uuid::from_u128(1), vec![])
+            .unwrap()
+            .recommended();
+        let b = Suggestion::new("B", Uuid::from_u128(2), vec![])
+            .unwrap()
+            .recommended();
         assert!(Suggestions::at_most_one(vec![a.clone(), b.clone()]).is_err());
         let c = Suggestion::new("C", Uuid::from_u128(3), vec![]).unwrap();
         assert!(Suggestions::at_most_one(vec![a.clone(), c]).is_ok());
@@ -426,7 +504,10 @@ mod tests {
     fn cds_resp_2_delete_uses_resource_id() {
         let d = Action::delete("Remove the draft", "MedicationRequest/123").unwrap();
         let v = serde_json::to_value(&d).unwrap();
-        assert_eq!(v, json!({"type": "delete", "description": "Remove the draft", "resourceId": "MedicationRequest/123"}));
+        assert_eq!(
+            v,
+            json!({"type": "delete", "description": "Remove the draft", "resourceId": "MedicationRequest/123"})
+        );
         assert!(v.get("resource").is_none());
         assert!(Action::delete("x", "123").is_err());
         assert!(Action::delete("x", "MedicationRequest/").is_err());
@@ -434,7 +515,12 @@ mod tests {
 
     #[test]
     fn cds_resp_3_app_context_only_on_smart_links() {
-        let s = Link::smart("App", "https://app.example.org/launch", Some("{\"a\":1}".into())).unwrap();
+        let s = Link::smart(
+            "App",
+            "https://app.example.org/launch",
+            Some("{\"a\":1}".into()),
+        )
+        .unwrap();
         assert_eq!(serde_json::to_value(&s).unwrap()["appContext"], "{\"a\":1}");
         let a = Link::absolute("Guideline", "https://example.org/g").unwrap();
         let v = serde_json::to_value(&a).unwrap();
@@ -447,7 +533,10 @@ mod tests {
     fn cds_resp_4_override_reasons_need_display() {
         assert!(OverrideReason::new("http://s", "c", "").is_err());
         let r = OverrideReason::new("http://s", "c", "Patient refuses").unwrap();
-        assert_eq!(serde_json::to_value(&r).unwrap()["display"], "Patient refuses");
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["display"],
+            "Patient refuses"
+        );
     }
 
     #[test]
@@ -474,7 +563,11 @@ mod tests {
 
     #[test]
     fn cds_resp_7_no_nulls_or_empty_values_emitted() {
-        let c = card().with_detail("").with_links(vec![]).with_override_reasons(vec![]).with_extension("x", Value::Null);
+        let c = card()
+            .with_detail("")
+            .with_links(vec![])
+            .with_override_reasons(vec![])
+            .with_extension("x", Value::Null);
         let v = serde_json::to_value(CdsResponse { cards: vec![c] }).unwrap();
         assert_no_empty(&v, "$");
         assert_eq!(

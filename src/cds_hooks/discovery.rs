@@ -13,12 +13,36 @@ pub const SPEC_VERSION: &str = "2.0";
 
 /// patient-view prefetch: exactly these keys (documented in the README and the OpenAPI).
 pub const PATIENT_VIEW_PREFETCH: &[Template] = &[
-    Template { key: "patient", query: "Patient/{{context.patientId}}", required: false },
-    Template { key: "conditions", query: "Condition?patient={{context.patientId}}", required: true },
-    Template { key: "medicationStatements", query: "MedicationStatement?patient={{context.patientId}}", required: true },
-    Template { key: "medicationRequests", query: "MedicationRequest?patient={{context.patientId}}", required: true },
-    Template { key: "medicationDispenses", query: "MedicationDispense?patient={{context.patientId}}", required: true },
-    Template { key: "procedures", query: "Procedure?patient={{context.patientId}}", required: true },
+    Template {
+        key: "patient",
+        query: "Patient/{{context.patientId}}",
+        required: false,
+    },
+    Template {
+        key: "conditions",
+        query: "Condition?patient={{context.patientId}}",
+        required: true,
+    },
+    Template {
+        key: "medicationStatements",
+        query: "MedicationStatement?patient={{context.patientId}}",
+        required: true,
+    },
+    Template {
+        key: "medicationRequests",
+        query: "MedicationRequest?patient={{context.patientId}}",
+        required: true,
+    },
+    Template {
+        key: "medicationDispenses",
+        query: "MedicationDispense?patient={{context.patientId}}",
+        required: true,
+    },
+    Template {
+        key: "procedures",
+        query: "Procedure?patient={{context.patientId}}",
+        required: true,
+    },
     Template {
         key: "observations",
         query: "Observation?patient={{context.patientId}}&code=http://loinc.org|44261-6,http://loinc.org|89204-2,http://loinc.org|44260-8",
@@ -89,7 +113,11 @@ pub fn discovery() -> DiscoveryResponse {
                 title: s.title.into(),
                 description: s.description.into(),
                 usage_requirements: s.usage_requirements.into(),
-                prefetch: s.prefetch.iter().map(|t| (t.key.to_string(), t.query.to_string())).collect(),
+                prefetch: s
+                    .prefetch
+                    .iter()
+                    .map(|t| (t.key.to_string(), t.query.to_string()))
+                    .collect(),
                 version: SPEC_VERSION.into(),
             })
             .collect(),
@@ -103,11 +131,23 @@ mod tests {
     #[test]
     fn patient_view_prefetch_keys_are_exactly_the_contract() {
         let d = discovery();
-        let pv = d.services.iter().find(|s| s.id == "trd-patient-view").unwrap();
+        let pv = d
+            .services
+            .iter()
+            .find(|s| s.id == "trd-patient-view")
+            .unwrap();
         let keys: Vec<_> = pv.prefetch.keys().cloned().collect();
         assert_eq!(
             keys,
-            ["conditions", "medicationDispenses", "medicationRequests", "medicationStatements", "observations", "patient", "procedures"]
+            [
+                "conditions",
+                "medicationDispenses",
+                "medicationRequests",
+                "medicationStatements",
+                "observations",
+                "patient",
+                "procedures"
+            ]
         );
         assert_eq!(pv.prefetch["patient"], "Patient/{{context.patientId}}");
         assert_eq!(

@@ -87,9 +87,16 @@ pub fn parse_feedback(body: &[u8]) -> Result<Vec<ValidFeedback>, WireError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     let req: FeedbackRequest = serde_path_to_error::deserialize(de).map_err(path_error)?;
     if req.feedback.is_empty() {
-        return Err(WireError::new("feedback", "must contain at least one entry"));
+        return Err(WireError::new(
+            "feedback",
+            "must contain at least one entry",
+        ));
     }
-    req.feedback.into_iter().enumerate().map(|(i, f)| validate(i, f)).collect()
+    req.feedback
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| validate(i, f))
+        .collect()
 }
 
 fn validate(i: usize, f: FeedbackItem) -> Result<ValidFeedback, WireError> {
@@ -97,22 +104,46 @@ fn validate(i: usize, f: FeedbackItem) -> Result<ValidFeedback, WireError> {
     if f.card.trim().is_empty() {
         return Err(WireError::new(at("card"), "must not be empty"));
     }
-    let outcome_timestamp = OffsetDateTime::parse(&f.outcome_timestamp, &Rfc3339)
-        .map_err(|e| WireError::new(at("outcomeTimestamp"), format!("'{}' is not an RFC 3339 timestamp: {e}", f.outcome_timestamp)))?;
-    let accepted: Vec<String> = f.accepted_suggestions.unwrap_or_default().into_iter().map(|s| s.id).collect();
+    let outcome_timestamp = OffsetDateTime::parse(&f.outcome_timestamp, &Rfc3339).map_err(|e| {
+        WireError::new(
+            at("outcomeTimestamp"),
+            format!(
+                "'{}' is not an RFC 3339 timestamp: {e}",
+                f.outcome_timestamp
+            ),
+        )
+    })?;
+    let accepted: Vec<String> = f
+        .accepted_suggestions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     if let Some(j) = accepted.iter().position(|id| id.trim().is_empty()) {
-        return Err(WireError::new(at(&format!("acceptedSuggestions[{j}].id")), "must not be empty"));
+        return Err(WireError::new(
+            at(&format!("acceptedSuggestions[{j}].id")),
+            "must not be empty",
+        ));
     }
     match f.outcome {
         // cds-fb-2
         FeedbackOutcome::Accepted if accepted.is_empty() => {
-            return Err(WireError::new(at("acceptedSuggestions"), "is required when outcome is 'accepted' (cds-fb-2)"));
+            return Err(WireError::new(
+                at("acceptedSuggestions"),
+                "is required when outcome is 'accepted' (cds-fb-2)",
+            ));
         }
         FeedbackOutcome::Accepted if f.override_reason.is_some() => {
-            return Err(WireError::new(at("overrideReason"), "only allowed when outcome is 'overridden'"));
+            return Err(WireError::new(
+                at("overrideReason"),
+                "only allowed when outcome is 'overridden'",
+            ));
         }
         FeedbackOutcome::Overridden if !accepted.is_empty() => {
-            return Err(WireError::new(at("acceptedSuggestions"), "only allowed when outcome is 'accepted'"));
+            return Err(WireError::new(
+                at("acceptedSuggestions"),
+                "only allowed when outcome is 'accepted'",
+            ));
         }
         _ => {}
     }
@@ -122,12 +153,18 @@ fn validate(i: usize, f: FeedbackItem) -> Result<ValidFeedback, WireError> {
             let comment = r.user_comment.filter(|c| !c.trim().is_empty());
             // cds-fb-3
             if r.reason.is_none() && comment.is_none() {
-                return Err(WireError::new(at("overrideReason"), "needs a reason or a userComment (cds-fb-3)"));
+                return Err(WireError::new(
+                    at("overrideReason"),
+                    "needs a reason or a userComment (cds-fb-3)",
+                ));
             }
             if let Some(c) = &r.reason
                 && (c.code.is_empty() || c.system.is_empty())
             {
-                return Err(WireError::new(at("overrideReason.reason"), "needs system and code"));
+                return Err(WireError::new(
+                    at("overrideReason.reason"),
+                    "needs system and code",
+                ));
             }
             (r.reason, comment)
         }
@@ -147,7 +184,11 @@ mod tests {
     use super::*;
 
     fn shared(name: &str) -> Option<Vec<u8>> {
-        std::fs::read(format!("{}/../shared/data/cds-hooks-spec/{name}", env!("CARGO_MANIFEST_DIR"))).ok()
+        std::fs::read(format!(
+            "{}/../shared/data/cds-hooks-spec/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .ok()
     }
 
     #[test]
@@ -186,9 +227,15 @@ mod tests {
 
     #[test]
     fn bad_timestamps_and_shapes_name_the_field() {
-        let e = parse_feedback(br#"{"feedback":[{"card":"c","outcome":"overridden","outcomeTimestamp":"yesterday"}]}"#).unwrap_err();
+        let e = parse_feedback(
+            br#"{"feedback":[{"card":"c","outcome":"overridden","outcomeTimestamp":"yesterday"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.field, "feedback[0].outcomeTimestamp");
-        assert_eq!(parse_feedback(br#"{"feedback":[]}"#).unwrap_err().field, "feedback");
+        assert_eq!(
+            parse_feedback(br#"{"feedback":[]}"#).unwrap_err().field,
+            "feedback"
+        );
         assert_eq!(parse_feedback(br#"{}"#).unwrap_err().field, "feedback");
         assert_eq!(parse_feedback(br#"{"feedback":[{"outcome":"overridden","outcomeTimestamp":"2021-12-11T10:05:31Z"}]}"#).unwrap_err().field, "feedback[0].card");
     }

@@ -18,6 +18,9 @@ pub struct WireError {
 
 impl WireError {
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        WireError { field: field.into(), problem: problem.into() }
+        WireError {
+            field: field.into(),
+            problem: problem.into(),
+        }
     }
 }

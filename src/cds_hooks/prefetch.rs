@@ -31,7 +31,10 @@ pub enum PrefetchValue<'a> {
 }
 
 /// Classify the value sent under `key`. A value that is none of the four allowed shapes is a 400.
-pub fn classify<'a>(prefetch: Option<&'a BTreeMap<String, Box<RawValue>>>, key: &str) -> Result<PrefetchValue<'a>, WireError> {
+pub fn classify<'a>(
+    prefetch: Option<&'a BTreeMap<String, Box<RawValue>>>,
+    key: &str,
+) -> Result<PrefetchValue<'a>, WireError> {
     let Some(raw) = prefetch.and_then(|p| p.get(key)) else {
         return Ok(PrefetchValue::Missing);
     };
@@ -40,7 +43,10 @@ pub fn classify<'a>(prefetch: Option<&'a BTreeMap<String, Box<RawValue>>>, key: 
         return Ok(PrefetchValue::Null);
     }
     if !text.starts_with('{') {
-        return Err(WireError::new(format!("prefetch.{key}"), "must be a FHIR resource, a Bundle, null or an OperationOutcome"));
+        return Err(WireError::new(
+            format!("prefetch.{key}"),
+            "must be a FHIR resource, a Bundle, null or an OperationOutcome",
+        ));
     }
     #[derive(serde::Deserialize)]
     struct Head<'b> {
@@ -54,10 +60,14 @@ pub fn classify<'a>(prefetch: Option<&'a BTreeMap<String, Box<RawValue>>>, key: 
         #[serde(default)]
         diagnostics: Option<String>,
     }
-    let head: Head = serde_json::from_str(raw.get())
-        .map_err(|e| WireError::new(format!("prefetch.{key}"), format!("invalid FHIR JSON: {e}")))?;
+    let head: Head = serde_json::from_str(raw.get()).map_err(|e| {
+        WireError::new(format!("prefetch.{key}"), format!("invalid FHIR JSON: {e}"))
+    })?;
     match head.resource_type {
-        None | Some("") => Err(WireError::new(format!("prefetch.{key}.resourceType"), "is missing")),
+        None | Some("") => Err(WireError::new(
+            format!("prefetch.{key}.resourceType"),
+            "is missing",
+        )),
         Some("OperationOutcome") => {
             let text = head
                 .issue
@@ -95,26 +105,47 @@ mod tests {
             r#"{"a":{"resourceType":"Bundle","type":"searchset"},"b":null,
                 "c":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"timeout","diagnostics":"FHIR server timed out"}]}}"#,
         );
-        assert!(matches!(classify(Some(&m), "a").unwrap(), PrefetchValue::Present(_)));
-        assert!(matches!(classify(Some(&m), "b").unwrap(), PrefetchValue::Null));
+        assert!(matches!(
+            classify(Some(&m), "a").unwrap(),
+            PrefetchValue::Present(_)
+        ));
+        assert!(matches!(
+            classify(Some(&m), "b").unwrap(),
+            PrefetchValue::Null
+        ));
         match classify(Some(&m), "c").unwrap() {
             PrefetchValue::OperationOutcome(t) => assert_eq!(t, "FHIR server timed out"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(classify(Some(&m), "d").unwrap(), PrefetchValue::Missing));
-        assert!(matches!(classify(None, "a").unwrap(), PrefetchValue::Missing));
+        assert!(matches!(
+            classify(Some(&m), "d").unwrap(),
+            PrefetchValue::Missing
+        ));
+        assert!(matches!(
+            classify(None, "a").unwrap(),
+            PrefetchValue::Missing
+        ));
     }
 
     #[test]
     fn rejects_other_shapes_naming_the_key() {
         let m = map(r#"{"a":[1],"b":{"id":"x"},"c":"text"}"#);
         assert_eq!(classify(Some(&m), "a").unwrap_err().field, "prefetch.a");
-        assert_eq!(classify(Some(&m), "b").unwrap_err().field, "prefetch.b.resourceType");
+        assert_eq!(
+            classify(Some(&m), "b").unwrap_err().field,
+            "prefetch.b.resourceType"
+        );
         assert_eq!(classify(Some(&m), "c").unwrap_err().field, "prefetch.c");
     }
 
     #[test]
     fn renders_context_tokens() {
-        assert_eq!(render("Condition?patient={{context.patientId}}", &[("patientId", "p1")]), "Condition?patient=p1");
+        assert_eq!(
+            render(
+                "Condition?patient={{context.patientId}}",
+                &[("patientId", "p1")]
+            ),
+            "Condition?patient=p1"
+        );
     }
 }

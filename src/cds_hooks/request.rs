@@ -102,7 +102,13 @@ pub fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> WireError
     let msg = inner.to_string();
     // serde_json appends " at line L column C"; keep it: it helps find the byte in a large body.
     let field = if inner.is_data() {
-        missing_field_name(&msg).map_or(field.clone(), |m| if field == "$" { m } else { format!("{field}.{m}") })
+        missing_field_name(&msg).map_or(field.clone(), |m| {
+            if field == "$" {
+                m
+            } else {
+                format!("{field}.{m}")
+            }
+        })
     } else {
         field
     };
@@ -128,23 +134,41 @@ fn validate_request(req: &CdsRequest) -> Result<(), WireError> {
     if let Some(server) = &req.fhir_server
         && !(server.starts_with("https://") || server.starts_with("http://"))
     {
-        return Err(WireError::new("fhirServer", "must be an absolute http(s) URL"));
+        return Err(WireError::new(
+            "fhirServer",
+            "must be an absolute http(s) URL",
+        ));
     }
     if let Some(auth) = &req.fhir_authorization {
         // cds-r-1: fhirAuthorization requires fhirServer.
         if req.fhir_server.is_none() {
-            return Err(WireError::new("fhirServer", "is required when fhirAuthorization is present (cds-r-1)"));
+            return Err(WireError::new(
+                "fhirServer",
+                "is required when fhirAuthorization is present (cds-r-1)",
+            ));
         }
         if auth.access_token.is_empty() {
-            return Err(WireError::new("fhirAuthorization.access_token", "must not be empty"));
+            return Err(WireError::new(
+                "fhirAuthorization.access_token",
+                "must not be empty",
+            ));
         }
         if !auth.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(WireError::new("fhirAuthorization.token_type", "must be 'Bearer'"));
+            return Err(WireError::new(
+                "fhirAuthorization.token_type",
+                "must be 'Bearer'",
+            ));
         }
         // cds-r-2: patient scopes require the patient field.
-        let patient_scope = auth.scope.split_whitespace().any(|s| s.starts_with("patient/"));
+        let patient_scope = auth
+            .scope
+            .split_whitespace()
+            .any(|s| s.starts_with("patient/"));
         if patient_scope && auth.patient.as_deref().is_none_or(str::is_empty) {
-            return Err(WireError::new("fhirAuthorization.patient", "is required when the scopes include patient/ scopes (cds-r-2)"));
+            return Err(WireError::new(
+                "fhirAuthorization.patient",
+                "is required when the scopes include patient/ scopes (cds-r-2)",
+            ));
         }
     }
     Ok(())
@@ -155,7 +179,13 @@ pub fn patient_view_context(raw: &RawValue) -> Result<PatientViewContext, WireEr
     let de = &mut serde_json::Deserializer::from_str(raw.get());
     let ctx: PatientViewContext = serde_path_to_error::deserialize(de).map_err(|e| {
         let w = path_error(e);
-        WireError::new(format!("context.{}", w.field.trim_start_matches('$').trim_start_matches('.')), w.problem)
+        WireError::new(
+            format!(
+                "context.{}",
+                w.field.trim_start_matches('$').trim_start_matches('.')
+            ),
+            w.problem,
+        )
     })?;
     if ctx.patient_id.trim().is_empty() {
         return Err(WireError::new("context.patientId", "must not be empty"));
@@ -193,15 +223,22 @@ mod tests {
 
     #[test]
     fn names_the_missing_field() {
-        let e = parse_request(br#"{"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{}}"#).unwrap_err();
+        let e = parse_request(
+            br#"{"hookInstance":"d1577c69-dfbe-44ad-ba6d-3e05e953b2ea","context":{}}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.field, "hook");
-        let e = parse_request(br#"{"hook":"patient-view","hookInstance":"x","context":{}}"#).unwrap_err();
+        let e = parse_request(br#"{"hook":"patient-view","hookInstance":"x","context":{}}"#)
+            .unwrap_err();
         assert_eq!(e.field, "hookInstance");
         let e = parse_request(body(r#","prefetch":{"a":1,"b":[}"#).as_bytes()).unwrap_err();
         assert!(e.problem.contains("line 1"), "{e}");
         let req = parse_request(body("").as_bytes()).unwrap();
         let raw = RawValue::from_string(r#"{"userId":"Practitioner/1"}"#.into()).unwrap();
-        assert_eq!(patient_view_context(&raw).unwrap_err().field, "context.patientId");
+        assert_eq!(
+            patient_view_context(&raw).unwrap_err().field,
+            "context.patientId"
+        );
         assert_eq!(patient_view_context(&req.context).unwrap().patient_id, "p1");
     }
 

@@ -31,7 +31,6 @@ use super::outcome::AssessedTrial;
 use super::staging::StagingFacts;
 use super::trials::fmt_mg;
 
-
 pub struct RecInput<'r, 'a> {
     pub status: Status,
     pub flags: &'r BTreeSet<FlagCode>,

@@ -24,7 +24,8 @@ pub fn status(active_mdd: bool, bipolar: bool, trials: &[AssessedTrial<'_>], p: 
         .map(|t| t.course.ing.class)
         .collect();
     let enough = failed.len() >= p.min_failed_trials as usize;
-    if enough && (!p.require_different_class || classes.len() >= p.min_classes_for_different_class) {
+    if enough && (!p.require_different_class || classes.len() >= p.min_classes_for_different_class)
+    {
         return Status::Met;
     }
     if ingredients_with(trials, &[Outcome::Failed, Outcome::Indeterminate]).len()

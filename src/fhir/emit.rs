@@ -6,7 +6,8 @@ use std::num::NonZeroU32;
 use fhir_sdk::r4b::codes::{RequestIntent, RequestPriority, RequestStatus};
 use fhir_sdk::r4b::resources::{MedicationRequest, MedicationRequestMedication, ServiceRequest};
 use fhir_sdk::r4b::types::{
-    CodeableConcept, Coding, Dosage, DosageDoseAndRate, DosageDoseAndRateDose, Quantity, Reference, Timing, TimingRepeat,
+    CodeableConcept, Coding, Dosage, DosageDoseAndRate, DosageDoseAndRateDose, Quantity, Reference,
+    Timing, TimingRepeat,
 };
 use serde_json::Value;
 
@@ -19,7 +20,10 @@ pub struct EmitError {
 }
 
 fn err(resource: &'static str) -> impl Fn(fhir_sdk::BuilderError) -> EmitError {
-    move |e| EmitError { resource, message: e.to_string() }
+    move |e| EmitError {
+        resource,
+        message: e.to_string(),
+    }
 }
 
 /// A code for what is requested or prescribed.
@@ -41,11 +45,18 @@ fn concept(c: &Concept<'_>, resource: &'static str) -> Result<CodeableConcept, E
             .map_err(err(resource))?;
         codings.push(Some(coding));
     }
-    CodeableConcept::builder().coding(codings).text(c.display.to_string()).build().map_err(err(resource))
+    CodeableConcept::builder()
+        .coding(codings)
+        .text(c.display.to_string())
+        .build()
+        .map_err(err(resource))
 }
 
 fn reference(r: &str, resource: &'static str) -> Result<Reference, EmitError> {
-    Reference::builder().reference(r.to_string()).build().map_err(err(resource))
+    Reference::builder()
+        .reference(r.to_string())
+        .build()
+        .map_err(err(resource))
 }
 
 /// A proposed referral (`ServiceRequest`, status draft, intent proposal).
@@ -65,18 +76,28 @@ pub fn referral(r: &Referral<'_>) -> Result<Value, EmitError> {
     if let Some(c) = r.reason_reference {
         reason_reference.push(Some(reference(c, RES)?));
     }
-    let reason = CodeableConcept::builder().text(r.reason_text.to_string()).build().map_err(err(RES))?;
+    let reason = CodeableConcept::builder()
+        .text(r.reason_text.to_string())
+        .build()
+        .map_err(err(RES))?;
     let sr = ServiceRequest::builder()
         .status(RequestStatus::Draft)
         .intent(RequestIntent::Proposal)
-        .priority(if r.urgent { RequestPriority::Urgent } else { RequestPriority::Routine })
+        .priority(if r.urgent {
+            RequestPriority::Urgent
+        } else {
+            RequestPriority::Routine
+        })
         .code(concept(&r.what, RES)?)
         .subject(reference(r.patient, RES)?)
         .reason_code(vec![Some(reason)])
         .reason_reference(reason_reference)
         .build()
         .map_err(err(RES))?;
-    serde_json::to_value(&sr).map_err(|e| EmitError { resource: RES, message: e.to_string() })
+    serde_json::to_value(&sr).map_err(|e| EmitError {
+        resource: RES,
+        message: e.to_string(),
+    })
 }
 
 /// A proposed prescription (`MedicationRequest`, status draft, intent proposal), once daily.
@@ -98,26 +119,43 @@ pub fn draft_prescription(p: &DraftPrescription<'_>) -> Result<Value, EmitError>
         .build()
         .map_err(err(RES))?;
     let once = NonZeroU32::MIN;
-    let repeat = TimingRepeat::builder().frequency(once).period(1.0).period_unit("d".to_string()).build().map_err(err(RES))?;
+    let repeat = TimingRepeat::builder()
+        .frequency(once)
+        .period(1.0)
+        .period_unit("d".to_string())
+        .build()
+        .map_err(err(RES))?;
     let timing = Timing::builder().repeat(repeat).build().map_err(err(RES))?;
-    let dose_and_rate = DosageDoseAndRate::builder().dose(DosageDoseAndRateDose::Quantity(dose)).build().map_err(err(RES))?;
+    let dose_and_rate = DosageDoseAndRate::builder()
+        .dose(DosageDoseAndRateDose::Quantity(dose))
+        .build()
+        .map_err(err(RES))?;
     let dosage = Dosage::builder()
         .text(p.instructions.to_string())
         .timing(timing)
         .dose_and_rate(vec![Some(dose_and_rate)])
         .build()
         .map_err(err(RES))?;
-    let reason = CodeableConcept::builder().text(p.reason_text.to_string()).build().map_err(err(RES))?;
+    let reason = CodeableConcept::builder()
+        .text(p.reason_text.to_string())
+        .build()
+        .map_err(err(RES))?;
     let mr = MedicationRequest::builder()
         .status("draft".to_string())
         .intent("proposal".to_string())
-        .medication(MedicationRequestMedication::CodeableConcept(concept(&p.medication, RES)?))
+        .medication(MedicationRequestMedication::CodeableConcept(concept(
+            &p.medication,
+            RES,
+        )?))
         .subject(reference(p.patient, RES)?)
         .reason_code(vec![Some(reason)])
         .dosage_instruction(vec![Some(dosage)])
         .build()
         .map_err(err(RES))?;
-    serde_json::to_value(&mr).map_err(|e| EmitError { resource: RES, message: e.to_string() })
+    serde_json::to_value(&mr).map_err(|e| EmitError {
+        resource: RES,
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -128,7 +166,11 @@ mod tests {
     fn referral_is_a_draft_proposal_service_request() {
         let v = referral(&Referral {
             patient: "Patient/p1",
-            what: Concept { system: Some("http://www.ama-assn.org/go/cpt"), code: Some("90867"), display: "TMS evaluation" },
+            what: Concept {
+                system: Some("http://www.ama-assn.org/go/cpt"),
+                code: Some("90867"),
+                display: "TMS evaluation",
+            },
             urgent: false,
             reason_text: "TRD",
             reason_reference: Some("Condition/c1"),
@@ -147,7 +189,11 @@ mod tests {
     fn draft_prescription_is_a_draft_medication_request() {
         let v = draft_prescription(&DraftPrescription {
             patient: "Patient/p1",
-            medication: Concept { system: Some("http://www.nlm.nih.gov/research/umls/rxnorm"), code: Some("89013"), display: "aripiprazole" },
+            medication: Concept {
+                system: Some("http://www.nlm.nih.gov/research/umls/rxnorm"),
+                code: Some("89013"),
+                display: "aripiprazole",
+            },
             daily_dose_mg: 5.0,
             instructions: "aripiprazole 5 mg once daily",
             reason_text: "TRD augmentation",
@@ -157,7 +203,13 @@ mod tests {
         assert_eq!(v["status"], "draft");
         assert_eq!(v["intent"], "proposal");
         assert_eq!(v["medicationCodeableConcept"]["coding"][0]["code"], "89013");
-        assert_eq!(v["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"], 5.0);
-        assert_eq!(v["dosageInstruction"][0]["timing"]["repeat"]["periodUnit"], "d");
+        assert_eq!(
+            v["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"],
+            5.0
+        );
+        assert_eq!(
+            v["dosageInstruction"][0]["timing"]["repeat"]["periodUnit"],
+            "d"
+        );
     }
 }

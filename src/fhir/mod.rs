@@ -2,5 +2,5 @@
 //! resources we emit in suggestions.
 
 pub mod emit;
-pub mod record;
 pub mod reader;
+pub mod record;

@@ -21,7 +21,10 @@ pub struct CallAudit<'a> {
 }
 
 fn status_code(s: Status) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Enqueue the audit row of a call. `Err` (503) when the queue cannot take it.
@@ -53,7 +56,10 @@ pub fn record_call(
                 suggestions: c
                     .suggestions
                     .iter()
-                    .map(|(uuid, code)| AuditSuggestion { uuid: uuid.to_string(), recommendation_code: code.as_str().to_string() })
+                    .map(|(uuid, code)| AuditSuggestion {
+                        uuid: uuid.to_string(),
+                        recommendation_code: code.as_str().to_string(),
+                    })
                     .collect(),
             })
             .collect(),
@@ -61,7 +67,9 @@ pub fn record_call(
     state.audit.try_enqueue(record).map_err(|e| {
         tracing::error!(error = %e, "audit row not accepted; answering 503");
         let why = match e {
-            EnqueueError::Full => "the audit queue is full (the database is slow or down); retry shortly",
+            EnqueueError::Full => {
+                "the audit queue is full (the database is slow or down); retry shortly"
+            }
             EnqueueError::Closed => "the service is shutting down; retry shortly",
         };
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", why)

@@ -47,7 +47,15 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, diagnostics: impl Into<String>) -> ApiError {
-        ApiError { status, issues: vec![Issue { severity: "error", code, diagnostics: diagnostics.into(), expression: vec![] }] }
+        ApiError {
+            status,
+            issues: vec![Issue {
+                severity: "error",
+                code,
+                diagnostics: diagnostics.into(),
+                expression: vec![],
+            }],
+        }
     }
     pub fn at(mut self, expression: impl Into<String>) -> ApiError {
         if let Some(i) = self.issues.last_mut() {
@@ -62,10 +70,21 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not-found", what)
     }
     pub fn internal(what: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, issues: vec![Issue { severity: "fatal", code: "exception", diagnostics: what.into(), expression: vec![] }] }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            issues: vec![Issue {
+                severity: "fatal",
+                code: "exception",
+                diagnostics: what.into(),
+                expression: vec![],
+            }],
+        }
     }
     pub fn outcome(&self) -> OperationOutcome {
-        OperationOutcome { resource_type: "OperationOutcome", issue: self.issues.clone() }
+        OperationOutcome {
+            resource_type: "OperationOutcome",
+            issue: self.issues.clone(),
+        }
     }
 }
 
@@ -87,7 +106,10 @@ impl ResponseError for ApiError {
 
 pub fn outcome_response(status: StatusCode, outcome: &OperationOutcome) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/fhir+json")))
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/fhir+json"),
+        ))
         .json(outcome)
 }
 
@@ -121,8 +143,14 @@ pub async fn outcome_for_errors(
     }
     let diagnostics = match res.response().error() {
         Some(e) => e.to_string(),
-        None if status == StatusCode::NOT_FOUND => format!("no such endpoint: {}", res.request().path()),
-        None if status == StatusCode::METHOD_NOT_ALLOWED => format!("method {} is not allowed on {}", res.request().method(), res.request().path()),
+        None if status == StatusCode::NOT_FOUND => {
+            format!("no such endpoint: {}", res.request().path())
+        }
+        None if status == StatusCode::METHOD_NOT_ALLOWED => format!(
+            "method {} is not allowed on {}",
+            res.request().method(),
+            res.request().path()
+        ),
         None => status.canonical_reason().unwrap_or("error").to_string(),
     };
     let err = ApiError::new(status, issue_code(status), diagnostics);

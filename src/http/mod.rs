@@ -39,7 +39,10 @@ pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// A built, bound, not yet running service.
@@ -61,31 +64,51 @@ impl Application {
             None => KnowledgeBase::embedded()?,
         };
         tracing::info!(version = kb.version(), "knowledge base loaded");
-        let store = Store::from_database_url(config.database_url.as_deref(), config.db_pool_size).await?;
+        let store =
+            Store::from_database_url(config.database_url.as_deref(), config.db_pool_size).await?;
         if store.kind() == "memory" {
-            tracing::warn!("DATABASE_URL is not set: audit and feedback are kept in memory and lost on restart");
+            tracing::warn!(
+                "DATABASE_URL is not set: audit and feedback are kept in memory and lost on restart"
+            );
         } else {
             tracing::info!("PostgreSQL store ready (migrations applied)");
         }
         let hasher = match &config.patient_hash_secret {
             Some(s) => PatientHasher::new(s.as_bytes()),
             None => {
-                tracing::warn!("TRD_CDS_PATIENT_HASH_SECRET is not set: a random key is used, so patient hashes change on restart");
+                tracing::warn!(
+                    "TRD_CDS_PATIENT_HASH_SECRET is not set: a random key is used, so patient hashes change on restart"
+                );
                 PatientHasher::new(uuid::Uuid::new_v4().as_bytes())
             }
         };
-        let (audit, writer) =
-            AuditWriter::start(store.clone(), AuditQueueConfig { capacity: config.audit_queue, ..AuditQueueConfig::default() });
-        let retention = crate::store::spawn_retention_task(store.clone(), config.audit_retention_days, Duration::from_secs(3600));
+        let (audit, writer) = AuditWriter::start(
+            store.clone(),
+            AuditQueueConfig {
+                capacity: config.audit_queue,
+                ..AuditQueueConfig::default()
+            },
+        );
+        let retention = crate::store::spawn_retention_task(
+            store.clone(),
+            config.audit_retention_days,
+            Duration::from_secs(3600),
+        );
         let state = web::Data::new(AppState {
             kb: Arc::new(kb),
             site: config.site,
-            source_url: config.public_base_url.as_ref().map(|u| format!("{u}/swagger-ui/")),
+            source_url: config
+                .public_base_url
+                .as_ref()
+                .map(|u| format!("{u}/swagger-ui/")),
             store: store.clone(),
             audit,
             hasher,
         });
-        let listener = TcpListener::bind(config.addr).map_err(|source| StartError::Bind { addr: config.addr.to_string(), source })?;
+        let listener = TcpListener::bind(config.addr).map_err(|source| StartError::Bind {
+            addr: config.addr.to_string(),
+            source,
+        })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let max_body = config.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -101,9 +124,18 @@ impl Application {
         .client_request_timeout(Duration::from_secs(10))
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .listen(listener)
-        .map_err(|source| StartError::Bind { addr: config.addr.to_string(), source })?
+        .map_err(|source| StartError::Bind {
+            addr: config.addr.to_string(),
+            source,
+        })?
         .run();
-        Ok(Application { port, server, writer, retention, store })
+        Ok(Application {
+            port,
+            server,
+            writer,
+            retention,
+            store,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -138,5 +170,8 @@ pub fn routes_config(cfg: &mut web::ServiceConfig) {
         .service(routes::feedback::summary)
         .service(routes::health::healthz)
         .service(routes::health::readyz)
-        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi::ApiDoc::openapi()));
+        .service(
+            SwaggerUi::new("/swagger-ui/{_:.*}")
+                .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
+        );
 }

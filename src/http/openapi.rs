@@ -5,10 +5,14 @@
 use utoipa::OpenApi;
 
 use crate::cds_hooks::card::{
-    Action, Card, CdsResponse, Coding, Indicator, Link, OverrideReason, SelectionBehavior, Source, Suggestion, Suggestions, Summary,
+    Action, Card, CdsResponse, Coding, Indicator, Link, OverrideReason, SelectionBehavior, Source,
+    Suggestion, Suggestions, Summary,
 };
 use crate::cds_hooks::discovery::{DiscoveryResponse, ServiceDescriptor};
-use crate::cds_hooks::feedback::{AcceptedSuggestion, FeedbackCoding, FeedbackItem, FeedbackOutcome, FeedbackRequest, OverrideReasonFeedback};
+use crate::cds_hooks::feedback::{
+    AcceptedSuggestion, FeedbackCoding, FeedbackItem, FeedbackOutcome, FeedbackRequest,
+    OverrideReasonFeedback,
+};
 use crate::cds_hooks::request::{CdsRequest, FhirAuthorization, PatientViewContext};
 use crate::clinical::model::*;
 use crate::fhir::record::DataIssue;
@@ -66,5 +70,7 @@ pub struct ApiDoc;
 
 /// The OpenAPI document as pretty JSON (what `openapi/openapi.json` holds).
 pub fn openapi_json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

@@ -14,7 +14,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn client_request_id(req: &ServiceRequest) -> Option<String> {
     let v = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
-    let ok = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     ok.then(|| v.to_string())
 }
 
@@ -30,7 +33,10 @@ pub async fn request_span(
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(mut res) => {
-            let route = res.request().match_pattern().unwrap_or_else(|| "<unmatched>".into());
+            let route = res
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "<unmatched>".into());
             let status = res.status().as_u16();
             if status >= 500 {
                 tracing::error!(route, status, latency_ms = ms, "request failed");

@@ -14,14 +14,22 @@ pub struct TestApp {
 
 /// Start the app with default settings plus `env` overrides (e.g. `("TRD_CDS_MAX_BODY_BYTES", "2048")`).
 pub async fn spawn_app(env: &[(&str, &str)]) -> TestApp {
-    let mut m: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    m.entry("TRD_CDS_ADDR".into()).or_insert_with(|| "127.0.0.1:0".into());
-    m.entry("TRD_CDS_WORKERS".into()).or_insert_with(|| "1".into());
+    let mut m: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    m.entry("TRD_CDS_ADDR".into())
+        .or_insert_with(|| "127.0.0.1:0".into());
+    m.entry("TRD_CDS_WORKERS".into())
+        .or_insert_with(|| "1".into());
     let config = Config::from_lookup(|k| m.get(k).cloned()).expect("test config");
     let app = Application::build(&config).await.expect("app starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, client: reqwest::Client::new() }
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+    }
 }
 
 impl TestApp {
@@ -35,14 +43,19 @@ impl TestApp {
             .expect("request sent")
     }
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{}", self.base, path)).send().await.expect("request sent")
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("request sent")
     }
 }
 
 /// A file under the shared data folder, when it is there (it is on this machine kind and in CI).
 pub fn shared(rel: &str) -> String {
     let p = format!("{}/../shared/data/{rel}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e} (the shared/ folder must sit beside the repo)"))
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{p}: {e} (the shared/ folder must sit beside the repo)"))
 }
 
 /// A patient-view request with the given prefetch object (JSON text).
@@ -55,11 +68,22 @@ pub fn patient_view(patient: &str, prefetch: &str) -> String {
 
 /// Every patient-view prefetch key set to `null` (known empty), with `overrides` merged in.
 pub fn prefetch_with(overrides: &[(&str, &str)]) -> String {
-    let keys = ["patient", "conditions", "medicationStatements", "medicationRequests", "medicationDispenses", "procedures", "observations"];
+    let keys = [
+        "patient",
+        "conditions",
+        "medicationStatements",
+        "medicationRequests",
+        "medicationDispenses",
+        "procedures",
+        "observations",
+    ];
     let parts: Vec<String> = keys
         .iter()
         .map(|k| {
-            let v = overrides.iter().find(|(o, _)| o == k).map_or("null", |(_, v)| v);
+            let v = overrides
+                .iter()
+                .find(|(o, _)| o == k)
+                .map_or("null", |(_, v)| v);
             format!("\"{k}\":{v}")
         })
         .collect();
@@ -68,6 +92,12 @@ pub fn prefetch_with(overrides: &[(&str, &str)]) -> String {
 
 /// A searchset Bundle around resource JSON texts.
 pub fn searchset(resources: &[&str]) -> String {
-    let entries: Vec<String> = resources.iter().map(|r| format!("{{\"resource\":{r}}}")).collect();
-    format!(r#"{{"resourceType":"Bundle","type":"searchset","entry":[{}]}}"#, entries.join(","))
+    let entries: Vec<String> = resources
+        .iter()
+        .map(|r| format!("{{\"resource\":{r}}}"))
+        .collect();
+    format!(
+        r#"{{"resourceType":"Bundle","type":"searchset","entry":[{}]}}"#,
+        entries.join(",")
+    )
 }

@@ -35,31 +35,78 @@ use crate::pipeline::assess_documents;
     )
 )]
 #[post("/api/v1/assessments")]
-pub async fn assess(state: web::Data<AppState>, http: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn assess(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let q = web::Query::<HashMap<String, String>>::from_query(http.query_string())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("query string: {e}")))?;
+    let q =
+        web::Query::<HashMap<String, String>>::from_query(http.query_string()).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("query string: {e}"),
+            )
+        })?;
     if let Some(k) = q.keys().find(|k| k.as_str() != "as_of") {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("{k}: unknown parameter (expected as_of)")).at(k.clone()));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("{k}: unknown parameter (expected as_of)"),
+        )
+        .at(k.clone()));
     }
     let as_of = match q.get("as_of") {
         None => OffsetDateTime::now_utc().date(),
         Some(v) => crate::dates::parse_day(v).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("as_of: '{v}' is not a date (YYYY-MM-DD)")).at("as_of")
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("as_of: '{v}' is not a date (YYYY-MM-DD)"),
+            )
+            .at("as_of")
         })?,
     };
     require_json(&http)?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("body: not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("body: not UTF-8: {e}"),
+        )
+    })?;
     check_is_bundle(text)?;
-    let result = catch_unwind(AssertUnwindSafe(|| assess_documents(&[text], None, &state.kb, &state.site, as_of)));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        assess_documents(&[text], None, &state.kb, &state.site, as_of)
+    }));
     let assessment = match result {
         Ok(Ok((_, a))) => a,
-        Ok(Err(e)) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string()).at(e.field)),
-        Err(_) => return Err(ApiError::internal("internal error while assessing; the request id identifies it in the service log")),
+        Ok(Err(e)) => {
+            return Err(
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid", e.to_string()).at(e.field),
+            );
+        }
+        Err(_) => {
+            return Err(ApiError::internal(
+                "internal error while assessing; the request id identifies it in the service log",
+            ));
+        }
     };
-    let call = CallAudit { service_id: "assessment-api", hook: "assessment-api", hook_instance: "", started };
-    record_call(&state, &call, assessment.patient.as_deref(), Some(assessment.status), &[], 200)?;
+    let call = CallAudit {
+        service_id: "assessment-api",
+        hook: "assessment-api",
+        hook_instance: "",
+        started,
+    };
+    record_call(
+        &state,
+        &call,
+        assessment.patient.as_deref(),
+        Some(assessment.status),
+        &[],
+        200,
+    )?;
     Ok(HttpResponse::Ok().json(assessment))
 }
 
@@ -69,11 +116,27 @@ fn check_is_bundle(text: &str) -> Result<(), ApiError> {
         #[serde(rename = "resourceType", borrow)]
         resource_type: Option<&'a str>,
     }
-    let head: Head = serde_json::from_str(text)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("body: not a JSON object: {e}")).at("$"))?;
+    let head: Head = serde_json::from_str(text).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("body: not a JSON object: {e}"),
+        )
+        .at("$")
+    })?;
     match head.resource_type {
         Some("Bundle") => Ok(()),
-        Some(other) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("resourceType: expected Bundle, got '{other}'")).at("resourceType")),
-        None => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", "resourceType: missing; expected a FHIR Bundle").at("resourceType")),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("resourceType: expected Bundle, got '{other}'"),
+        )
+        .at("resourceType")),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "resourceType: missing; expected a FHIR Bundle",
+        )
+        .at("resourceType")),
     }
 }

@@ -51,7 +51,8 @@ pub async fn post_feedback(
     http: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let service = find_service(&id).ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
+    let service = find_service(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
     require_json(&http)?;
     let items = parse_feedback(&body).map_err(ApiError::bad_request)?;
     let entries: Vec<FeedbackEntry> = items
@@ -73,10 +74,23 @@ pub async fn post_feedback(
         .collect();
     let saved = state.store.save_feedback(&entries).await.map_err(|e| {
         tracing::error!(error = %e, "feedback not stored");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", "feedback could not be stored; it was not acknowledged; retry")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "transient",
+            "feedback could not be stored; it was not acknowledged; retry",
+        )
     })?;
-    tracing::info!(stored = saved.stored, duplicates = saved.duplicates, unmatched = saved.unmatched, "feedback");
-    Ok(HttpResponse::Ok().json(FeedbackAck { stored: saved.stored, duplicates: saved.duplicates, unmatched: saved.unmatched }))
+    tracing::info!(
+        stored = saved.stored,
+        duplicates = saved.duplicates,
+        unmatched = saved.unmatched,
+        "feedback"
+    );
+    Ok(HttpResponse::Ok().json(FeedbackAck {
+        stored: saved.stored,
+        duplicates: saved.duplicates,
+        unmatched: saved.unmatched,
+    }))
 }
 
 fn parse_instant(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
@@ -86,7 +100,12 @@ fn parse_instant(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
     if let Some(d) = crate::dates::parse_day(v) {
         return Ok(d.midnight().assume_utc());
     }
-    Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("{name}: '{v}' is neither YYYY-MM-DD nor an RFC 3339 timestamp")).at(name))
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid",
+        format!("{name}: '{v}' is neither YYYY-MM-DD nor an RFC 3339 timestamp"),
+    )
+    .at(name))
 }
 
 /// Feedback analytics.
@@ -107,21 +126,52 @@ fn parse_instant(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
     )
 )]
 #[get("/api/v1/feedback/summary")]
-pub async fn summary(state: web::Data<AppState>, http: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let q = web::Query::<HashMap<String, String>>::from_query(http.query_string())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("query string: {e}")))?;
+pub async fn summary(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q =
+        web::Query::<HashMap<String, String>>::from_query(http.query_string()).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("query string: {e}"),
+            )
+        })?;
     if let Some(k) = q.keys().find(|k| !matches!(k.as_str(), "from" | "to")) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("{k}: unknown parameter (expected from, to)")).at(k.clone()));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("{k}: unknown parameter (expected from, to)"),
+        )
+        .at(k.clone()));
     }
     let now = OffsetDateTime::now_utc();
-    let to = q.get("to").map(|v| parse_instant("to", v)).transpose()?.unwrap_or(now);
-    let from = q.get("from").map(|v| parse_instant("from", v)).transpose()?.unwrap_or(to - time::Duration::days(30));
+    let to = q
+        .get("to")
+        .map(|v| parse_instant("to", v))
+        .transpose()?
+        .unwrap_or(now);
+    let from = q
+        .get("from")
+        .map(|v| parse_instant("from", v))
+        .transpose()?
+        .unwrap_or(to - time::Duration::days(30));
     if from >= to {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", "from: must be before to").at("from"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            "from: must be before to",
+        )
+        .at("from"));
     }
     let s = state.store.feedback_summary(from, to).await.map_err(|e| {
         tracing::error!(error = %e, "feedback summary failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", "the database did not answer; retry")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "transient",
+            "the database did not answer; retry",
+        )
     })?;
     Ok(HttpResponse::Ok().json(s))
 }

@@ -35,7 +35,15 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await.map_err(|e| {
-        ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "transient", format!("database not reachable: {e}"))
+        ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "transient",
+            format!("database not reachable: {e}"),
+        )
     })?;
-    Ok(HttpResponse::Ok().json(Readiness { status: "ready", knowledge_base: state.kb.version().to_string(), store: state.store.kind() }))
+    Ok(HttpResponse::Ok().json(Readiness {
+        status: "ready",
+        knowledge_base: state.kb.version().to_string(),
+        store: state.store.kind(),
+    }))
 }

@@ -15,12 +15,25 @@ use super::errors::ApiError;
 
 /// Require a JSON body (`application/json` or `application/fhir+json`, any parameters).
 pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
-    let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime == "application/json" || mime == "application/fhir+json" {
         Ok(())
     } else {
-        let got = if ct.is_empty() { "no Content-Type".to_string() } else { format!("Content-Type '{ct}'") };
+        let got = if ct.is_empty() {
+            "no Content-Type".to_string()
+        } else {
+            format!("Content-Type '{ct}'")
+        };
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "not-supported",

@@ -13,11 +13,11 @@ use crate::cds_hooks::prefetch::{PrefetchValue, classify, render};
 use crate::cds_hooks::request::{CdsRequest, parse_request, patient_view_context};
 use crate::clinical;
 use crate::fhir::reader;
-use crate::pipeline::assess_documents;
 use crate::http::AppState;
 use crate::http::audit::{CallAudit, record_call};
 use crate::http::errors::{ApiError, Issue, OperationOutcome};
 use crate::http::routes::require_json;
+use crate::pipeline::assess_documents;
 
 /// Call a CDS Service.
 ///
@@ -48,14 +48,18 @@ pub async fn call_service(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
-    let service = find_service(&id).ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
+    let service = find_service(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
     require_json(&http)?;
     let req = parse_request(&body).map_err(ApiError::bad_request)?;
     if req.hook != service.hook {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid",
-            format!("hook: '{}' does not match service '{}', which answers '{}'", req.hook, service.id, service.hook),
+            format!(
+                "hook: '{}' does not match service '{}', which answers '{}'",
+                req.hook, service.id, service.hook
+            ),
         )
         .at("hook"));
     }
@@ -68,8 +72,17 @@ pub async fn call_service(
     };
     match outcome {
         Ok(answer) => {
-            record_call(&state, &audit, Some(&answer.patient), Some(answer.status), &answer.cards, 200)?;
-            let response = CdsResponse { cards: answer.cards.into_iter().map(|c| c.card).collect() };
+            record_call(
+                &state,
+                &audit,
+                Some(&answer.patient),
+                Some(answer.status),
+                &answer.cards,
+                200,
+            )?;
+            let response = CdsResponse {
+                cards: answer.cards.into_iter().map(|c| c.card).collect(),
+            };
             Ok(HttpResponse::Ok().json(response))
         }
         Err(e) => {
@@ -85,7 +98,11 @@ struct Answer {
     cards: Vec<cards::RenderedCard>,
 }
 
-fn patient_view(state: &AppState, service: &ServiceDef, req: &CdsRequest) -> Result<Answer, ApiError> {
+fn patient_view(
+    state: &AppState,
+    service: &ServiceDef,
+    req: &CdsRequest,
+) -> Result<Answer, ApiError> {
     let ctx = patient_view_context(&req.context).map_err(ApiError::bad_request)?;
     let prefetch = req.prefetch.as_ref();
 
@@ -120,7 +137,10 @@ fn patient_view(state: &AppState, service: &ServiceDef, req: &CdsRequest) -> Res
         }
     }
     if !unsatisfied.is_empty() {
-        return Err(ApiError { status: StatusCode::PRECONDITION_FAILED, issues: unsatisfied });
+        return Err(ApiError {
+            status: StatusCode::PRECONDITION_FAILED,
+            issues: unsatisfied,
+        });
     }
 
     let as_of = OffsetDateTime::now_utc().date();
@@ -128,14 +148,37 @@ fn patient_view(state: &AppState, service: &ServiceDef, req: &CdsRequest) -> Res
     // The engine is pure and tested not to panic; this guard turns a bug into a 500 with an
     // OperationOutcome instead of a dropped connection.
     let computed = catch_unwind(AssertUnwindSafe(|| {
-        let (record, assessment) = assess_documents(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
-        let cards = cards::patient_view(&assessment, &record, &state.kb, &CardContext { source_url: state.source_url.as_deref() });
+        let (record, assessment) =
+            assess_documents(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
+        let cards = cards::patient_view(
+            &assessment,
+            &record,
+            &state.kb,
+            &CardContext {
+                source_url: state.source_url.as_deref(),
+            },
+        );
         Ok::<_, reader::ReadError>((assessment.status, cards))
     }));
     let (status, cards) = match computed {
         Ok(Ok(x)) => x,
-        Ok(Err(e)) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid", format!("prefetch: {e}")).at(format!("prefetch.{}", e.field))),
-        Err(_) => return Err(ApiError::internal("internal error while assessing the patient; the request id identifies it in the service log")),
+        Ok(Err(e)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("prefetch: {e}"),
+            )
+            .at(format!("prefetch.{}", e.field)));
+        }
+        Err(_) => {
+            return Err(ApiError::internal(
+                "internal error while assessing the patient; the request id identifies it in the service log",
+            ));
+        }
     };
-    Ok(Answer { patient, status, cards })
+    Ok(Answer {
+        patient,
+        status,
+        cards,
+    })
 }
