@@ -1,0 +1,96 @@
+//! Parse + assess + render, per patient size (criterion). Run: `cargo bench --bench pipeline`.
+//! Inputs: synthetic patients of 10/60/500/3000 resources (`scripts/gen_bench_patients.py`) and the
+//! three pysynthea bundles of the shared sample data (2,000-3,200 entries each), when present.
+//! Regression threshold: see README ("Performance").
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use trd_cds::cards::{self, CardContext};
+use trd_cds::clinical::{self, SiteConfig};
+use trd_cds::fhir::reader;
+use trd_cds::knowledge::KnowledgeBase;
+
+fn inputs() -> Vec<(String, String)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut v: Vec<(String, String)> = [10, 60, 500, 3000]
+        .iter()
+        .map(|n| {
+            let p = format!("{root}/tests/fixtures/bench-patient-{n}.json");
+            (
+                format!("synthetic-{n}"),
+                std::fs::read_to_string(&p).expect(&p),
+            )
+        })
+        .collect();
+    let dir = format!("{root}/../shared/data/sample-data/pysynthea-generated");
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for p in files {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.ends_with(".json") && !name.contains("module") {
+                let short = name.split('_').next().unwrap_or(&name).to_string();
+                v.push((
+                    format!("pysynthea-{short}"),
+                    std::fs::read_to_string(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let kb = KnowledgeBase::embedded().expect("knowledge base");
+    let site = SiteConfig::default();
+    let as_of = time::macros::date!(2026 - 11 - 01);
+    let ctx = CardContext::default();
+
+    let mut g = c.benchmark_group("parse+assess+render");
+    for (name, json) in inputs() {
+        g.throughput(Throughput::Bytes(json.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(&name), &json, |b, json| {
+            b.iter(|| {
+                let record = reader::read_bundle(black_box(json), &kb).unwrap();
+                let a = clinical::assess(&record, &kb, &site, as_of);
+                black_box(cards::patient_view(&a, &record, &kb, &ctx))
+            })
+        });
+    }
+    g.finish();
+
+    // Where the time goes for the typical patient.
+    let json = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/bench-patient-60.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let record = reader::read_bundle(&json, &kb).unwrap();
+    let a = clinical::assess(&record, &kb, &site, as_of);
+    let mut g = c.benchmark_group("synthetic-60 stages");
+    g.bench_function("parse", |b| {
+        b.iter(|| reader::read_bundle(black_box(&json), &kb).unwrap())
+    });
+    g.bench_function("assess", |b| {
+        b.iter(|| clinical::assess(black_box(&record), &kb, &site, as_of))
+    });
+    g.bench_function("render", |b| {
+        b.iter(|| cards::patient_view(black_box(&a), &record, &kb, &ctx))
+    });
+    g.bench_function("serialize response", |b| {
+        let cards: Vec<_> = cards::patient_view(&a, &record, &kb, &ctx)
+            .into_iter()
+            .map(|c| c.card)
+            .collect();
+        b.iter(|| serde_json::to_vec(black_box(&cards)).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);
