@@ -346,3 +346,36 @@ async fn feedback_summary_counts_what_was_shown_and_done() {
     .await;
     assert_eq!(v["issue"][0]["expression"][0], "from");
 }
+
+#[tokio::test]
+async fn wrong_method_on_a_known_path_is_405_with_allow() {
+    let app = spawn_app(&[]).await;
+    let r = app
+        .client
+        .delete(format!("{}/cds-services", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string())
+            .as_deref(),
+        Some("GET")
+    );
+    let v = outcome(r, 405).await;
+    assert!(
+        v["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("use GET")
+    );
+    let r = app.get("/cds-services/trd-patient-view").await;
+    outcome(r, 405).await;
+    let r = app.get("/Patient/12345").await;
+    let v = outcome(r, 404).await;
+    assert!(
+        !v.to_string().contains("12345"),
+        "a raw path is never echoed"
+    );
+}

@@ -349,7 +349,11 @@ fn check_link(label: &str, url: &str) -> Result<(), WireError> {
     Ok(())
 }
 
-/// A CDS Hooks card. Build with [`Card::new`] and the `with_*` methods.
+/// A CDS Hooks card: one piece of guidance. `summary` is the one-line headline (< 140 characters),
+/// `detail` the markdown evidence (trials with doses, weeks and outcomes, staging, flags, the FHIR
+/// references behind each claim), `suggestions` the actions a clinician can accept. The TRD card
+/// carries the full assessment under `extension["trd-assessment"]`. Feedback refers to the `uuid`,
+/// which is stable for the same patient and data.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Card {
     uuid: Uuid,

@@ -143,14 +143,8 @@ pub async fn outcome_for_errors(
     }
     let diagnostics = match res.response().error() {
         Some(e) => e.to_string(),
-        None if status == StatusCode::NOT_FOUND => {
-            format!("no such endpoint: {}", res.request().path())
-        }
-        None if status == StatusCode::METHOD_NOT_ALLOWED => format!(
-            "method {} is not allowed on {}",
-            res.request().method(),
-            res.request().path()
-        ),
+        // The raw path is never echoed: it could carry an identifier.
+        None if status == StatusCode::NOT_FOUND => "no such endpoint".to_string(),
         None => status.canonical_reason().unwrap_or("error").to_string(),
     };
     let err = ApiError::new(status, issue_code(status), diagnostics);

@@ -119,6 +119,7 @@ impl Application {
                 .wrap(Compress::default())
                 .wrap(from_fn(request_log::request_span))
                 .configure(routes_config)
+                .default_service(web::to(routes::fallback))
         })
         .workers(config.workers)
         .client_request_timeout(Duration::from_secs(10))

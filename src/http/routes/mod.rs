@@ -7,9 +7,9 @@ pub mod feedback;
 pub mod health;
 pub mod service;
 
-use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse};
 
 use super::errors::ApiError;
 
@@ -40,5 +40,71 @@ pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
             format!("{got}; expected application/json or application/fhir+json"),
         )
         .at("Content-Type"))
+    }
+}
+
+/// The endpoints and their methods, to tell "wrong method" (405) from "no such endpoint" (404).
+const ENDPOINTS: &[(&[&str], &str)] = &[
+    (&["cds-services"], "GET"),
+    (&["cds-services", "*"], "POST"),
+    (&["cds-services", "*", "feedback"], "POST"),
+    (&["api", "v1", "assessments"], "POST"),
+    (&["api", "v1", "feedback", "summary"], "GET"),
+    (&["healthz"], "GET"),
+    (&["readyz"], "GET"),
+];
+
+fn allowed_method(path: &str) -> Option<&'static str> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    ENDPOINTS.iter().find_map(|(pattern, method)| {
+        let same = pattern.len() == segs.len()
+            && pattern.iter().zip(&segs).all(|(p, s)| *p == "*" || p == s);
+        same.then_some(*method)
+    })
+}
+
+/// Answer for requests no route took: 405 with `Allow` for a known path, else 404.
+pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    match allowed_method(req.path()) {
+        Some(m) if req.method() == actix_web::http::Method::OPTIONS => {
+            Ok(HttpResponse::NoContent()
+                .insert_header(("Allow", m))
+                .finish())
+        }
+        Some(m) => {
+            let err = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!(
+                    "method {} is not allowed on {}; use {m}",
+                    req.method(),
+                    route_label(req.path())
+                ),
+            );
+            let mut resp = actix_web::ResponseError::error_response(&err);
+            resp.headers_mut().insert(
+                actix_web::http::header::ALLOW,
+                actix_web::http::header::HeaderValue::from_static(m),
+            );
+            Ok(resp)
+        }
+        None => Err(ApiError::not_found(
+            "no such endpoint; see GET /cds-services and /swagger-ui/",
+        )),
+    }
+}
+
+/// The route pattern of a known path (the raw path could carry identifiers; never echo it).
+fn route_label(path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["cds-services"] => "/cds-services",
+        ["cds-services", _] => "/cds-services/{id}",
+        ["cds-services", _, "feedback"] => "/cds-services/{id}/feedback",
+        ["api", "v1", "assessments"] => "/api/v1/assessments",
+        ["api", "v1", "feedback", "summary"] => "/api/v1/feedback/summary",
+        ["healthz"] => "/healthz",
+        ["readyz"] => "/readyz",
+        _ => "this path",
     }
 }
