@@ -379,3 +379,34 @@ async fn wrong_method_on_a_known_path_is_405_with_allow() {
         "a raw path is never echoed"
     );
 }
+
+#[tokio::test]
+async fn resources_of_another_patient_are_refused() {
+    let app = spawn_app(&[]).await;
+    let cond = r#"{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/someone-else"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"F33.1"}]}}"#;
+    let body = patient_view("p1", &prefetch_with(&[("conditions", &searchset(&[cond]))]));
+    let v = outcome(
+        app.post_json("/cds-services/trd-patient-view", &body).await,
+        400,
+    )
+    .await;
+    assert_eq!(v["issue"][0]["expression"][0], "prefetch");
+    assert!(
+        !v.to_string().contains("someone-else"),
+        "never echo the other patient's id"
+    );
+    let mine = cond.replace("someone-else", "p1");
+    let body = patient_view(
+        "p1",
+        &prefetch_with(&[("conditions", &searchset(&[&mine]))]),
+    );
+    assert_eq!(
+        app.post_json("/cds-services/trd-patient-view", &body)
+            .await
+            .status(),
+        200
+    );
+    let two = searchset(&[cond, &mine]);
+    let v = outcome(app.post_json("/api/v1/assessments", &two).await, 400).await;
+    assert_eq!(v["issue"][0]["expression"][0], "entry");
+}

@@ -501,6 +501,18 @@ fn match_medication<'k>(
 // Extraction
 // ---------------------------------------------------------------------------------------------
 
+/// `Patient/<id>` of a relative or absolute reference to a Patient (history suffix dropped);
+/// `None` for other forms (`urn:uuid:…`, other resource types).
+pub(crate) fn patient_ref(reference: &str) -> Option<String> {
+    let r = reference.split("/_history/").next().unwrap_or(reference);
+    let at = r.rfind("Patient/")?;
+    if at > 0 && !r[..at].ends_with('/') {
+        return None;
+    }
+    let id = &r[at + "Patient/".len()..];
+    (!id.is_empty() && !id.contains('/')).then(|| format!("Patient/{id}"))
+}
+
 struct Cx<'k, 'm, 'r, 'a> {
     kb: &'k KnowledgeBase,
     meds: &'m MedIndex<'r, 'a>,
@@ -543,10 +555,16 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
     }
 
     fn subject(&mut self, s: Option<&wire::Obj<wire::Reference<'_>>>) {
-        if self.first_subject.is_none()
-            && let Some(r) = s.and_then(|s| s.ok()).and_then(|r| r.reference.get())
-            && !r.is_empty()
-        {
+        let Some(r) = s.and_then(|s| s.ok()).and_then(|r| r.reference.get()) else {
+            return;
+        };
+        if r.is_empty() {
+            return;
+        }
+        if let Some(p) = patient_ref(r) {
+            self.rec.subjects.insert(p);
+        }
+        if self.first_subject.is_none() {
             self.first_subject = Some(r.to_string());
         }
     }
@@ -583,8 +601,13 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         };
         let reference = make_ref(type_name(res), id, item.full_url, order);
         match res {
-            AnyResource::Patient(_) if self.patient_resource.is_none() => {
-                self.patient_resource = Some(reference);
+            AnyResource::Patient(_) => {
+                if let Some(p) = patient_ref(&reference) {
+                    self.rec.subjects.insert(p);
+                }
+                if self.patient_resource.is_none() {
+                    self.patient_resource = Some(reference);
+                }
             }
             AnyResource::Condition(c) => self.condition(c, reference),
             AnyResource::MedicationStatement(m) => self.statement(m, reference),

@@ -13,6 +13,10 @@ pub type ResourceRef = String;
 pub struct PatientRecord {
     /// `"Patient/p1"` when a Patient (or a subject reference) was seen.
     pub patient: Option<ResourceRef>,
+    /// Every distinct patient the input's resources are about, as `Patient/<id>` (from Patient
+    /// resources and `subject`/`patient` references of that form; `urn:uuid:` references are not
+    /// comparable and are left out). More than one means the input mixes patients.
+    pub subjects: std::collections::BTreeSet<ResourceRef>,
     pub exposures: Vec<Exposure>,
     pub conditions: Vec<ConditionFact>,
     pub scores: Vec<ScoreFact>,

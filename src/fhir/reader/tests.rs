@@ -1083,3 +1083,18 @@ fn parse_time_indicative() {
         doc.len()
     );
 }
+
+#[test]
+fn subjects_collects_every_patient_the_input_is_about() {
+    let rec = read(&bundle(&[
+        r#"{"resourceType":"Patient","id":"p1"}"#,
+        r#"{"resourceType":"Condition","id":"c1","subject":{"reference":"https://ehr.example.org/fhir/Patient/p1/_history/3"},"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"F33.1"}]}}"#,
+        r#"{"resourceType":"Observation","id":"o1","status":"final","subject":{"reference":"Patient/p2"},"code":{"coding":[{"system":"http://loinc.org","code":"44261-6"}]},"effectiveDateTime":"2025-01-01","valueInteger":12}"#,
+        r#"{"resourceType":"Procedure","id":"x1","status":"completed","subject":{"reference":"urn:uuid:5f0c"},"code":{"coding":[{"system":"http://www.ama-assn.org/go/cpt","code":"90868"}]},"performedDateTime":"2025-01-01"}"#,
+    ]));
+    let subjects: Vec<&str> = rec.subjects.iter().map(String::as_str).collect();
+    assert_eq!(subjects, ["Patient/p1", "Patient/p2"]);
+    assert_eq!(super::patient_ref("Group/g1"), None);
+    assert_eq!(super::patient_ref("RelatedPatient/x"), None);
+    assert_eq!(super::patient_ref("Patient/"), None);
+}

@@ -81,6 +81,14 @@ pub async fn assess(
         assess_documents(&[text], None, &state.kb, &state.site, as_of)
     }));
     let assessment = match result {
+        Ok(Ok((record, _))) if record.subjects.len() > 1 => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                format!("entry: the Bundle holds resources of {} different patients; send one patient's resources", record.subjects.len()),
+            )
+            .at("entry"));
+        }
         Ok(Ok((_, a))) => a,
         Ok(Err(e)) => {
             return Err(

@@ -150,6 +150,15 @@ fn patient_view(
     let computed = catch_unwind(AssertUnwindSafe(|| {
         let (record, assessment) =
             assess_documents(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
+        // Wrong-patient data must never produce advice.
+        if record.subjects.iter().any(|s| s != &patient) {
+            return Ok(Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "prefetch: holds resources of a patient other than context.patientId; refusing to assess",
+            )
+            .at("prefetch")));
+        }
         let cards = cards::patient_view(
             &assessment,
             &record,
@@ -158,10 +167,11 @@ fn patient_view(
                 source_url: state.source_url.as_deref(),
             },
         );
-        Ok::<_, reader::ReadError>((assessment.status, cards))
+        Ok::<_, reader::ReadError>(Ok((assessment.status, cards)))
     }));
     let (status, cards) = match computed {
-        Ok(Ok(x)) => x,
+        Ok(Ok(Ok(x))) => x,
+        Ok(Ok(Err(e))) => return Err(e),
         Ok(Err(e)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
