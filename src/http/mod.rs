@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod errors;
 pub mod openapi;
+pub mod prefetch;
 pub mod request_log;
 pub mod routes;
 

@@ -9,13 +9,13 @@ use time::OffsetDateTime;
 use crate::cards::{self, CardContext};
 use crate::cds_hooks::card::CdsResponse;
 use crate::cds_hooks::discovery::{ServiceDef, find_service};
-use crate::cds_hooks::prefetch::{PrefetchValue, classify, render};
 use crate::cds_hooks::request::{CdsRequest, parse_request, patient_view_context};
 use crate::clinical;
 use crate::fhir::reader;
 use crate::http::AppState;
 use crate::http::audit::{CallAudit, record_call};
-use crate::http::errors::{ApiError, Issue, OperationOutcome};
+use crate::http::errors::{ApiError, OperationOutcome};
+use crate::http::prefetch::gather;
 use crate::http::routes::require_json;
 use crate::pipeline::assess_documents;
 
@@ -63,7 +63,10 @@ pub async fn call_service(
         )
         .at("hook"));
     }
-    let outcome = patient_view(&state, service, &req);
+    let outcome = match service.hook {
+        "patient-view" => patient_view(&state, service, &req).await,
+        other => Err(ApiError::internal(format!("no handler for hook '{other}'"))),
+    };
     let audit = CallAudit {
         service_id: service.id,
         hook: service.hook,
@@ -98,58 +101,25 @@ struct Answer {
     cards: Vec<cards::RenderedCard>,
 }
 
-fn patient_view(
+async fn patient_view(
     state: &AppState,
     service: &ServiceDef,
     req: &CdsRequest,
 ) -> Result<Answer, ApiError> {
     let ctx = patient_view_context(&req.context).map_err(ApiError::bad_request)?;
-    let prefetch = req.prefetch.as_ref();
-
-    // Classify every key before reading anything, so a 412 lists all unsatisfied keys at once.
-    let mut docs: Vec<&str> = Vec::with_capacity(service.prefetch.len());
-    let mut unsatisfied: Vec<Issue> = Vec::new();
-    for t in service.prefetch {
-        match classify(prefetch, t.key).map_err(ApiError::bad_request)? {
-            PrefetchValue::Present(raw) => docs.push(raw.get()),
-            PrefetchValue::Null => {}
-            PrefetchValue::Missing if t.required => unsatisfied.push(Issue {
-                severity: "error",
-                code: "processing",
-                diagnostics: format!(
-                    "prefetch key '{}' ({}) was not sent and the service cannot fetch it from fhirServer",
-                    t.key,
-                    render(t.query, &[("patientId", &ctx.patient_id)])
-                ),
-                expression: vec![format!("prefetch.{}", t.key)],
-            }),
-            PrefetchValue::OperationOutcome(why) if t.required => unsatisfied.push(Issue {
-                severity: "error",
-                code: "processing",
-                diagnostics: format!(
-                    "prefetch key '{}' holds an OperationOutcome ({}) and the service cannot fetch it from fhirServer",
-                    t.key,
-                    if why.is_empty() { "no diagnostics" } else { why.as_str() }
-                ),
-                expression: vec![format!("prefetch.{}", t.key)],
-            }),
-            PrefetchValue::Missing | PrefetchValue::OperationOutcome(_) => {}
-        }
-    }
-    if !unsatisfied.is_empty() {
-        return Err(ApiError {
-            status: StatusCode::PRECONDITION_FAILED,
-            issues: unsatisfied,
-        });
-    }
+    let gathered = gather(state, service, req, &[("patientId", &ctx.patient_id)]).await?;
+    let docs = gathered.as_strs();
 
     let as_of = OffsetDateTime::now_utc().date();
     let patient = format!("Patient/{}", ctx.patient_id);
     // The engine is pure and tested not to panic; this guard turns a bug into a 500 with an
     // OperationOutcome instead of a dropped connection.
     let computed = catch_unwind(AssertUnwindSafe(|| {
-        let (record, assessment) =
+        let (record, mut assessment) =
             assess_documents(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
+        assessment
+            .data_issues
+            .extend(gathered.notes.iter().cloned());
         // Wrong-patient data must never produce advice.
         if record.subjects.iter().any(|s| s != &patient) {
             return Ok(Err(ApiError::new(
