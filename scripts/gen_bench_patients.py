@@ -68,7 +68,46 @@ def make(n, seed):
             "entry": [{"fullUrl": f"urn:uuid:{r['resourceType'].lower()}-{r['id']}", "resource": r} for r in res[:n]]}
 
 
+def enrich(resource, i):
+    """What EHR resources carry beyond the fields the rules read: meta, identifiers, narrative."""
+    r = dict(resource)
+    r["meta"] = {"versionId": str(1 + i % 3), "lastUpdated": "2026-10-01T08:%02d:00.000+00:00" % (i % 60),
+                 "source": "#ehr-prod-7"}
+    r["identifier"] = [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.798268", "value": f"{900000 + i}"}]
+    r["text"] = {"status": "generated",
+                 "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">" + (f"{r['resourceType']} {r['id']} " * 12) + "</div>"}
+    return r
+
+
+def patient_view_request(bundle):
+    """A patient-view request whose prefetch holds the bundle's resources under the service's keys."""
+    keys = {"Condition": "conditions", "MedicationStatement": "medicationStatements",
+            "MedicationRequest": "medicationRequests", "MedicationDispense": "medicationDispenses",
+            "Procedure": "procedures", "Observation": "observations"}
+    groups = {k: [] for k in keys.values()}
+    patient = None
+    for i, e in enumerate(bundle["entry"]):
+        r = enrich(e["resource"], i)
+        if r["resourceType"] == "Patient":
+            patient = r
+        elif r["resourceType"] in keys:
+            groups[keys[r["resourceType"]]].append(r)
+    prefetch = {"patient": patient}
+    for k, rs in groups.items():
+        prefetch[k] = {"resourceType": "Bundle", "type": "searchset", "total": len(rs),
+                       "entry": [{"fullUrl": f"https://ehr.example.org/fhir/{r['resourceType']}/{r['id']}",
+                                  "resource": r, "search": {"mode": "match"}} for r in rs]} if rs else None
+    return {"hook": "patient-view", "hookInstance": "8b1f6f0e-1c1e-4b0f-9d7a-2f8d3c4b5a61",
+            "fhirServer": "https://ehr.example.org/fhir",
+            "context": {"userId": "Practitioner/example", "patientId": patient["id"]}, "prefetch": prefetch}
+
+
 if __name__ == "__main__":
+    req = patient_view_request(make(60, 60))
+    path = os.path.join(OUT, "patient-view-60.json")
+    with open(path, "w") as f:
+        json.dump(req, f, separators=(",", ":"))
+    print(path, os.path.getsize(path), "bytes")
     for n in (10, 60, 500, 3000):
         path = os.path.join(OUT, f"bench-patient-{n}.json")
         with open(path, "w") as f:

@@ -1,7 +1,7 @@
 //! In-memory store: same behaviour as PostgreSQL, nothing survives a restart.
 //! Used when `DATABASE_URL` is unset (development, demos, tests).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
@@ -13,15 +13,23 @@ use super::model::{
 };
 use super::summary::{self, FeedbackFact, resolve_card};
 
-/// In-memory store; cheap to clone (shared state).
+/// In-memory store; cheap to clone (shared state). The audit log keeps the most recent
+/// `audit_cap` calls (a demo store must not grow without bound under load); feedback is kept whole.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// Number of audit events the in-memory store keeps by default.
+pub const DEFAULT_MEMORY_AUDIT_CAP: usize = 10_000;
+
 #[derive(Debug, Default)]
 struct Inner {
-    events: Vec<AuditRecord>,
+    events: VecDeque<AuditRecord>,
+    /// 0 = the default cap.
+    audit_cap: usize,
+    /// Events dropped because of the cap (reported once in the log, and in `counts`).
+    evicted: u64,
     feedback: Vec<StoredFeedback>,
     keys: HashSet<String>,
     fail_audit_writes: u32,
@@ -36,9 +44,16 @@ struct StoredFeedback {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store keeping the default number of audit events.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store keeping the most recent `audit_cap` audit events.
+    pub fn with_audit_cap(audit_cap: usize) -> Self {
+        let s = Self::default();
+        s.lock().audit_cap = audit_cap.max(1);
+        s
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -63,6 +78,22 @@ impl MemoryStore {
             r.at = truncate_micros(r.at);
             r
         }));
+        let cap = if inner.audit_cap == 0 {
+            DEFAULT_MEMORY_AUDIT_CAP
+        } else {
+            inner.audit_cap
+        };
+        if inner.events.len() > cap {
+            let excess = inner.events.len() - cap;
+            if inner.evicted == 0 {
+                tracing::warn!(
+                    cap,
+                    "in-memory audit log is full: the oldest calls are dropped (set DATABASE_URL to keep them)"
+                );
+            }
+            inner.events.drain(..excess);
+            inner.evicted += excess as u64;
+        }
         Ok(())
     }
 
@@ -180,5 +211,43 @@ impl MemoryStore {
                 .filter(|f| f.fact.card_kind.is_none())
                 .count() as u64,
         }
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn record(i: usize) -> AuditRecord {
+        AuditRecord {
+            at: OffsetDateTime::now_utc(),
+            service_id: "trd-patient-view".into(),
+            hook: "patient-view".into(),
+            hook_instance: format!("h{i}"),
+            client_iss: None,
+            patient_hash: None,
+            kb_version: "test".into(),
+            status: "met".into(),
+            outcome_code: 200,
+            latency: Duration::from_micros(1),
+            cards: vec![],
+        }
+    }
+
+    #[test]
+    fn the_audit_log_keeps_the_most_recent_calls_only() {
+        let m = MemoryStore::with_audit_cap(3);
+        for i in 0..5 {
+            m.write_audit(&[record(i)]).unwrap();
+        }
+        let kept: Vec<String> = m
+            .lock()
+            .events
+            .iter()
+            .map(|e| e.hook_instance.clone())
+            .collect();
+        assert_eq!(kept, ["h2", "h3", "h4"]);
+        assert_eq!(m.lock().evicted, 2);
     }
 }
