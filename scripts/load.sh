@@ -20,6 +20,7 @@ BODY=tests/fixtures/patient-view-60.json
 command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 echo "building release binaries (trd-cds, examples/ceiling)..." >&2
 cargo build --release --locked --quiet --bin trd-cds --example ceiling
+bin=${CARGO_TARGET_DIR:-target}/release
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 lua=$(mktemp --suffix=.lua)
@@ -61,8 +62,8 @@ run() { # pid port conns duration -> "req/s p50 p99 cpu_ms_per_req errors"
 }
 
 ours_port=$(free_port); ceil_port=$(free_port)
-ours=$(start trd-cds ./target/release/trd-cds "$ours_port")
-ceil=$(start ceiling ./target/release/examples/ceiling "$ceil_port")
+ours=$(start trd-cds "$bin/trd-cds" "$ours_port")
+ceil=$(start ceiling "$bin/examples/ceiling" "$ceil_port")
 size=$(stat -c %s "$BODY")
 echo "body: $BODY ($size bytes); wrk -t2, ${DURATION}s per run; $(nproc) cores; $(date -u +%FT%TZ)"
 printf '%-6s | %-10s %-9s %-9s %-11s | %-10s %-9s %-9s %-11s | %-6s\n' conns "ours rps" "p50 ms" "p99 ms" "cpu ms/req" "ceil rps" "p50 ms" "p99 ms" "cpu ms/req" "ratio"
