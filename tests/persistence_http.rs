@@ -560,6 +560,11 @@ async fn a_full_audit_queue_answers_503_and_every_200_has_its_audit_row() {
         match resp.status().as_u16() {
             200 => ok.push(instance),
             503 => {
+                assert_eq!(
+                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                    Some("1"),
+                    "a 503 tells the client when to retry"
+                );
                 let v = outcome(resp, 503).await;
                 assert_eq!(v["issue"][0]["code"], "transient", "{v}");
                 assert!(

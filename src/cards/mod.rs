@@ -150,13 +150,14 @@ fn source(kb: &KnowledgeBase, ctx: &CardContext<'_>) -> Source {
     }
 }
 
-/// The data a card's identity depends on.
-struct Fingerprint(String);
+/// The data a card's identity depends on, digested once into a base UUID from which each card's
+/// and suggestion's UUID is derived (UUIDv5 of short names: one hash over the long fingerprint).
+struct Fingerprint(Uuid);
 
 impl Fingerprint {
     fn of(a: &Assessment) -> Fingerprint {
         use std::fmt::Write;
-        let mut s = String::with_capacity(256);
+        let mut s = String::with_capacity(512);
         let _ = write!(
             s,
             "{}|{}|{:?}|",
@@ -177,18 +178,15 @@ impl Fingerprint {
         for f in &a.flags {
             let _ = write!(s, "f:{:?}:{:?};", f.code, f.evidence);
         }
-        Fingerprint(s)
+        Fingerprint(Uuid::new_v5(&UUID_NAMESPACE, s.as_bytes()))
     }
     fn card_uuid(&self, kind: CardKind) -> Uuid {
-        Uuid::new_v5(
-            &UUID_NAMESPACE,
-            format!("card|{}|{}", kind.as_str(), self.0).as_bytes(),
-        )
+        Uuid::new_v5(&self.0, format!("card|{}", kind.as_str()).as_bytes())
     }
     fn suggestion_uuid(&self, kind: CardKind, code: RecommendationCode) -> Uuid {
         Uuid::new_v5(
-            &UUID_NAMESPACE,
-            format!("suggestion|{}|{}|{}", kind.as_str(), code.as_str(), self.0).as_bytes(),
+            &self.0,
+            format!("suggestion|{}|{}", kind.as_str(), code.as_str()).as_bytes(),
         )
     }
 }
@@ -280,9 +278,7 @@ fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Sourc
     if let Ok(set) = Suggestions::any(items) {
         card = card.with_suggestions(set);
     }
-    if let Ok(v) = serde_json::to_value(a) {
-        card = card.with_extension("trd-assessment", v);
-    }
+    card = card.with_extension("trd-assessment", a);
     RenderedCard {
         kind,
         card,

@@ -10,7 +10,10 @@
 //! - no `null`, `""`, `[]` or `{}` is ever emitted (optional fields are skipped when empty).
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -248,6 +251,9 @@ impl Suggestion {
     pub fn label(&self) -> &str {
         &self.label
     }
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -349,6 +355,22 @@ fn check_link(label: &str, url: &str) -> Result<(), WireError> {
     Ok(())
 }
 
+/// Already-serialised JSON (serialised once, written as is).
+#[derive(Debug, Clone)]
+pub struct RawJson(Box<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 /// A CDS Hooks card: one piece of guidance. `summary` is the one-line headline (< 140 characters),
 /// `detail` the markdown evidence (trials with doses, weeks and outcomes, staging, flags, the FHIR
 /// references behind each claim), `suggestions` the actions a clinician can accept. The TRD card
@@ -368,10 +390,10 @@ pub struct Card {
     override_reasons: Vec<OverrideReason>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     links: Vec<Link>,
-    /// Reverse-domain keys only; omitted when empty.
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    /// Extensions by key (the TRD card: `trd-assessment`, the full assessment); omitted when empty.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(value_type = Object)]
-    extension: Map<String, Value>,
+    extension: BTreeMap<String, RawJson>,
 }
 
 impl Card {
@@ -385,7 +407,7 @@ impl Card {
             suggestions: None,
             override_reasons: Vec::new(),
             links: Vec::new(),
-            extension: Map::new(),
+            extension: BTreeMap::new(),
         }
     }
     /// GitHub-flavoured markdown; an empty detail is omitted.
@@ -406,17 +428,13 @@ impl Card {
         self.links = links;
         self
     }
-    /// Adds an extension entry; `null` and empty objects/arrays are not emitted.
-    pub fn with_extension(mut self, key: &str, value: Value) -> Card {
-        let empty = match &value {
-            Value::Null => true,
-            Value::Object(m) => m.is_empty(),
-            Value::Array(a) => a.is_empty(),
-            Value::String(s) => s.is_empty(),
-            _ => false,
-        };
-        if !empty {
-            self.extension.insert(key.to_string(), value);
+    /// Adds an extension entry, serialised once now; `null` and empty values are not emitted.
+    pub fn with_extension<T: Serialize + ?Sized>(mut self, key: &str, value: &T) -> Card {
+        if let Ok(raw) = serde_json::value::to_raw_value(value) {
+            let empty = matches!(raw.get(), "null" | "{}" | "[]" | "\"\"");
+            if !empty {
+                self.extension.insert(key.to_string(), RawJson(raw));
+            }
         }
         self
     }
@@ -571,7 +589,7 @@ mod tests {
             .with_detail("")
             .with_links(vec![])
             .with_override_reasons(vec![])
-            .with_extension("x", Value::Null);
+            .with_extension("x", &Value::Null);
         let v = serde_json::to_value(CdsResponse { cards: vec![c] }).unwrap();
         assert_no_empty(&v, "$");
         assert_eq!(

@@ -48,6 +48,13 @@ pub fn classify<'a>(
             "must be a FHIR resource, a Bundle, null or an OperationOutcome",
         ));
     }
+    // Fast path: FHIR JSON almost always starts with its resourceType; reading it there avoids
+    // scanning the whole (possibly large) document a second time. The reader validates it fully.
+    if let Some(t) = leading_resource_type(text)
+        && t != "OperationOutcome"
+    {
+        return Ok(PrefetchValue::Present(raw));
+    }
     #[derive(serde::Deserialize)]
     struct Head<'b> {
         #[serde(rename = "resourceType", borrow)]
@@ -80,6 +87,17 @@ pub fn classify<'a>(
         }
         Some(_) => Ok(PrefetchValue::Present(raw)),
     }
+}
+
+/// `X` when `text` starts with `{"resourceType":"X"` (whitespace allowed, no escapes in X).
+fn leading_resource_type(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('{')?.trim_start();
+    let rest = rest.strip_prefix("\"resourceType\"")?.trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let t = &rest[..end];
+    (!t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(t)
 }
 
 /// Fill `{{context.patientId}}`-style tokens of a template from simple context values.
@@ -136,6 +154,33 @@ mod tests {
             "prefetch.b.resourceType"
         );
         assert_eq!(classify(Some(&m), "c").unwrap_err().field, "prefetch.c");
+    }
+
+    #[test]
+    fn fast_path_reads_a_leading_resource_type_only() {
+        assert_eq!(
+            leading_resource_type(r#"{"resourceType":"Bundle","type":"searchset"}"#),
+            Some("Bundle")
+        );
+        assert_eq!(
+            leading_resource_type(r#"{ "resourceType" : "Patient" }"#),
+            Some("Patient")
+        );
+        assert_eq!(
+            leading_resource_type(r#"{"id":"x","resourceType":"Patient"}"#),
+            None
+        );
+        assert_eq!(
+            leading_resource_type(r#"{"resourceType":"Bun\u0064le"}"#),
+            None
+        );
+        assert_eq!(leading_resource_type(r#"{"resourceType":""}"#), None);
+        // An OperationOutcome still takes the full path (its diagnostics are needed).
+        let m =
+            map(r#"{"a":{"resourceType":"OperationOutcome","issue":[{"diagnostics":"down"}]}}"#);
+        assert!(
+            matches!(classify(Some(&m), "a").unwrap(), PrefetchValue::OperationOutcome(t) if t == "down")
+        );
     }
 
     #[test]

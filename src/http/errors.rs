@@ -100,7 +100,13 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        outcome_response(self.status, &self.outcome())
+        let mut resp = outcome_response(self.status, &self.outcome());
+        // Every 503 here is transient (audit queue full, database briefly down): tell clients when to retry.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
     }
 }
 
