@@ -88,9 +88,95 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// The hook's own path on the load test's request (60 resources, 60 KB), stage by stage.
+fn hook_request(c: &mut Criterion) {
+    use trd_cds::cds_hooks::discovery::PATIENT_VIEW_PREFETCH;
+    use trd_cds::cds_hooks::prefetch::{PrefetchValue, classify};
+    use trd_cds::cds_hooks::request::parse_request;
+
+    let kb = KnowledgeBase::embedded().expect("knowledge base");
+    let site = SiteConfig::default();
+    let as_of = time::macros::date!(2026 - 11 - 01);
+    let ctx = CardContext::default();
+    let body = std::fs::read(format!(
+        "{}/tests/fixtures/patient-view-60.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let docs_of = |req: &trd_cds::cds_hooks::request::CdsRequest| -> Vec<String> {
+        PATIENT_VIEW_PREFETCH
+            .iter()
+            .filter_map(|t| match classify(req.prefetch.as_ref(), t.key).unwrap() {
+                PrefetchValue::Present(raw) => Some(raw.get().to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    let req = parse_request(&body).unwrap();
+    let docs = docs_of(&req);
+    let doc_refs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    let record = reader::read_documents(&doc_refs, &kb).unwrap();
+    let a = clinical::assess(&record, &kb, &site, as_of);
+    let cards: Vec<_> = cards::patient_view(&a, &record, &kb, &ctx)
+        .into_iter()
+        .map(|c| c.card)
+        .collect();
+
+    let mut g = c.benchmark_group("patient-view-60 request");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("1 parse request", |b| {
+        b.iter(|| parse_request(black_box(&body)).unwrap())
+    });
+    g.bench_function("2 classify prefetch", |b| {
+        b.iter(|| {
+            PATIENT_VIEW_PREFETCH
+                .iter()
+                .filter(|t| {
+                    matches!(
+                        classify(req.prefetch.as_ref(), t.key),
+                        Ok(PrefetchValue::Present(_))
+                    )
+                })
+                .count()
+        })
+    });
+    g.bench_function("3 read FHIR", |b| {
+        b.iter(|| reader::read_documents(black_box(&doc_refs), &kb).unwrap())
+    });
+    g.bench_function("4 assess", |b| {
+        b.iter(|| clinical::assess(black_box(&record), &kb, &site, as_of))
+    });
+    g.bench_function("5 render cards", |b| {
+        b.iter(|| cards::patient_view(black_box(&a), &record, &kb, &ctx))
+    });
+    g.bench_function("6 serialize response", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&cards)).unwrap())
+    });
+    g.bench_function("all (1-6)", |b| {
+        b.iter(|| {
+            let req = parse_request(black_box(&body)).unwrap();
+            let docs: Vec<&str> = PATIENT_VIEW_PREFETCH
+                .iter()
+                .filter_map(|t| match classify(req.prefetch.as_ref(), t.key).unwrap() {
+                    PrefetchValue::Present(raw) => Some(raw.get()),
+                    _ => None,
+                })
+                .collect();
+            let record = reader::read_documents(&docs, &kb).unwrap();
+            let a = clinical::assess(&record, &kb, &site, as_of);
+            let cards: Vec<_> = cards::patient_view(&a, &record, &kb, &ctx)
+                .into_iter()
+                .map(|c| c.card)
+                .collect();
+            serde_json::to_vec(&cards).unwrap()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = bench
+    targets = bench, hook_request
 }
 criterion_main!(benches);
