@@ -30,11 +30,19 @@ async fn discovery_lists_patient_view_with_the_contract_prefetch() {
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     let services = v["services"].as_array().unwrap();
+    let ids: Vec<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(
-        services.len(),
-        1,
+        ids,
+        ["trd-patient-view", "trd-order-select", "trd-order-sign"],
         "never advertise a service without its logic"
     );
+    for (s, hook) in services[1..].iter().zip(["order-select", "order-sign"]) {
+        assert_eq!(s["hook"], hook);
+        assert_eq!(
+            s["prefetch"], services[0]["prefetch"],
+            "same history as patient-view"
+        );
+    }
     let s = &services[0];
     assert_eq!(s["id"], "trd-patient-view");
     assert_eq!(s["hook"], "patient-view");

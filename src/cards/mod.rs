@@ -12,6 +12,7 @@
 //! recommendation and the assessed data, so the same data gives the same uuids (feedback joins).
 
 mod detail;
+pub mod orders;
 mod suggestions;
 
 use uuid::Uuid;
@@ -40,6 +41,11 @@ pub enum CardKind {
     UrgentEctEvaluation,
     Trd,
     BipolarAntidepressant,
+    /// Order hooks (clinical-rules §11).
+    OrderMaoiInteraction,
+    OrderRepeatFailedClass,
+    OrderBipolarMonotherapy,
+    OrderDoseBelowMinimum,
 }
 
 impl CardKind {
@@ -49,6 +55,10 @@ impl CardKind {
             CardKind::UrgentEctEvaluation => "urgent-ect-evaluation",
             CardKind::Trd => "trd",
             CardKind::BipolarAntidepressant => "bipolar-antidepressant-monotherapy",
+            CardKind::OrderMaoiInteraction => "order-maoi-interaction",
+            CardKind::OrderRepeatFailedClass => "order-repeat-failed-class",
+            CardKind::OrderBipolarMonotherapy => "order-bipolar-monotherapy",
+            CardKind::OrderDoseBelowMinimum => "order-dose-below-minimum",
         }
     }
 }

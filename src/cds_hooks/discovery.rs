@@ -75,8 +75,34 @@ OperationOutcome, with no way to fetch it, gets HTTP 412.",
     prefetch: PATIENT_VIEW_PREFETCH,
 };
 
+pub const ORDER_SELECT: ServiceDef = ServiceDef {
+    id: "trd-order-select",
+    hook: "order-select",
+    title: "Antidepressant order check (order-select)",
+    description: "When an antidepressant or augmentation agent is selected for ordering, checks the selected draft \
+MedicationRequests against the patient's history: MAOI–serotonergic interactions within the washout (critical), \
+another trial of a class that has already failed twice in treatment-resistant depression (with the alternatives), \
+antidepressant monotherapy in bipolar disorder, and a daily dose below the minimum adequate dose. Silent otherwise.",
+    usage_requirements: "Same prefetch as trd-patient-view. The context's draftOrders Bundle carries the draft \
+MedicationRequests (Medications contained or in the Bundle); only the selections are evaluated.",
+    prefetch: PATIENT_VIEW_PREFETCH,
+};
+
+pub const ORDER_SIGN: ServiceDef = ServiceDef {
+    id: "trd-order-sign",
+    hook: "order-sign",
+    title: "Antidepressant order check (order-sign)",
+    description: "Before draft orders are signed, checks every draft antidepressant or augmentation MedicationRequest \
+against the patient's history: MAOI–serotonergic interactions within the washout (critical), another trial of a \
+class that has already failed twice in treatment-resistant depression (with the alternatives), antidepressant \
+monotherapy in bipolar disorder, and a daily dose below the minimum adequate dose. Silent otherwise.",
+    usage_requirements: "Same prefetch as trd-patient-view. The context's draftOrders Bundle carries the draft \
+MedicationRequests (Medications contained or in the Bundle); every draft is evaluated.",
+    prefetch: PATIENT_VIEW_PREFETCH,
+};
+
 /// All services offered, in discovery order.
-pub const SERVICES: &[ServiceDef] = &[PATIENT_VIEW];
+pub const SERVICES: &[ServiceDef] = &[PATIENT_VIEW, ORDER_SELECT, ORDER_SIGN];
 
 pub fn find_service(id: &str) -> Option<&'static ServiceDef> {
     SERVICES.iter().find(|s| s.id == id)
@@ -150,6 +176,11 @@ mod tests {
             ]
         );
         assert_eq!(pv.prefetch["patient"], "Patient/{{context.patientId}}");
+        // The order hooks read the same history.
+        for id in ["trd-order-select", "trd-order-sign"] {
+            let s = d.services.iter().find(|s| s.id == id).unwrap();
+            assert_eq!(s.prefetch, pv.prefetch, "{id}");
+        }
         assert_eq!(
             pv.prefetch["observations"],
             "Observation?patient={{context.patientId}}&code=http://loinc.org|44261-6,http://loinc.org|89204-2,http://loinc.org|44260-8"

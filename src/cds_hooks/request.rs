@@ -196,6 +196,75 @@ pub fn patient_view_context(raw: &RawValue) -> Result<PatientViewContext, WireEr
     Ok(ctx)
 }
 
+/// order-select / order-sign context (CDS Hooks hook library). `draftOrders` stays raw JSON: the FHIR
+/// reader reads it (`fhir::reader::read_draft_orders`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderContext {
+    /// `Practitioner/…` or `PractitionerRole/…`.
+    pub user_id: String,
+    /// FHIR id of the patient in context.
+    pub patient_id: String,
+    #[serde(default)]
+    pub encounter_id: Option<String>,
+    /// order-select only: references (`MedicationRequest/<id>`) of the newly selected orders in `draftOrders`.
+    #[serde(default)]
+    pub selections: Option<Vec<String>>,
+    /// A Bundle of the draft orders (MedicationRequest, ServiceRequest, NutritionOrder, ...).
+    #[schema(value_type = Object)]
+    pub draft_orders: Box<RawValue>,
+}
+
+/// Which order hook a context belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderHook {
+    OrderSelect,
+    OrderSign,
+}
+
+/// Parse an order-select (`selections` required) or order-sign context.
+pub fn order_context(raw: &RawValue, hook: OrderHook) -> Result<OrderContext, WireError> {
+    let de = &mut serde_json::Deserializer::from_str(raw.get());
+    let ctx: OrderContext = serde_path_to_error::deserialize(de).map_err(|e| {
+        let w = path_error(e);
+        WireError::new(
+            format!(
+                "context.{}",
+                w.field.trim_start_matches('$').trim_start_matches('.')
+            ),
+            w.problem,
+        )
+    })?;
+    if ctx.patient_id.trim().is_empty() {
+        return Err(WireError::new("context.patientId", "must not be empty"));
+    }
+    if ctx.user_id.trim().is_empty() {
+        return Err(WireError::new("context.userId", "must not be empty"));
+    }
+    if !ctx.draft_orders.get().trim_start().starts_with('{') {
+        return Err(WireError::new(
+            "context.draftOrders",
+            "must be a FHIR Bundle (a JSON object)",
+        ));
+    }
+    match (hook, &ctx.selections) {
+        (OrderHook::OrderSelect, None) => {
+            return Err(WireError::new(
+                "context.selections",
+                "is required for order-select",
+            ));
+        }
+        (_, Some(sel)) if sel.iter().any(|s| s.trim().is_empty()) => {
+            return Err(WireError::new(
+                "context.selections",
+                "must not contain empty references",
+            ));
+        }
+        _ => {}
+    }
+    Ok(ctx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +309,38 @@ mod tests {
             "context.patientId"
         );
         assert_eq!(patient_view_context(&req.context).unwrap().patient_id, "p1");
+    }
+
+    #[test]
+    fn order_contexts() {
+        let raw = |s: &str| RawValue::from_string(s.into()).unwrap();
+        let sel = raw(
+            r#"{"userId":"Practitioner/1","patientId":"p1","selections":["MedicationRequest/a"],"draftOrders":{"resourceType":"Bundle"}}"#,
+        );
+        let c = order_context(&sel, OrderHook::OrderSelect).unwrap();
+        assert_eq!(c.selections.unwrap(), ["MedicationRequest/a"]);
+        let sign = raw(
+            r#"{"userId":"Practitioner/1","patientId":"p1","draftOrders":{"resourceType":"Bundle"}}"#,
+        );
+        assert!(order_context(&sign, OrderHook::OrderSign).is_ok());
+        assert_eq!(
+            order_context(&sign, OrderHook::OrderSelect)
+                .unwrap_err()
+                .field,
+            "context.selections"
+        );
+        let none = raw(r#"{"userId":"Practitioner/1","patientId":"p1"}"#);
+        assert_eq!(
+            order_context(&none, OrderHook::OrderSign)
+                .unwrap_err()
+                .field,
+            "context.draftOrders"
+        );
+        let arr = raw(r#"{"userId":"Practitioner/1","patientId":"p1","draftOrders":[]}"#);
+        assert_eq!(
+            order_context(&arr, OrderHook::OrderSign).unwrap_err().field,
+            "context.draftOrders"
+        );
     }
 
     #[test]

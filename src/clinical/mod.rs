@@ -20,6 +20,7 @@ pub mod exposures;
 pub mod flags;
 pub mod measurement;
 pub mod model;
+pub mod orders;
 pub mod outcome;
 pub mod recommendations;
 pub mod staging;

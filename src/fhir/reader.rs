@@ -8,6 +8,7 @@
 //! Decisions where the contract (clinical-rules §1–§7) is silent are marked "Decision:" below.
 
 pub(crate) mod dosage;
+pub mod drafts;
 pub(crate) mod fhir_date;
 pub(crate) mod wire;
 
@@ -22,6 +23,8 @@ use crate::fhir::record::{
     ResourceRef, ScoreFact, SourceKind,
 };
 use crate::knowledge::{Categories, Code, Ingredient, KnowledgeBase, ObservationKind, systems};
+
+pub use drafts::{DoseEdit, DraftIngredient, DraftOrder, read_draft_orders};
 
 use dosage::{DoseResult, Issue, Per, Strength};
 use fhir_date::{Bound, DateField, read_date};

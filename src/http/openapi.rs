@@ -13,7 +13,7 @@ use crate::cds_hooks::feedback::{
     AcceptedSuggestion, FeedbackCoding, FeedbackItem, FeedbackOutcome, FeedbackRequest,
     OverrideReasonFeedback,
 };
-use crate::cds_hooks::request::{CdsRequest, FhirAuthorization, PatientViewContext};
+use crate::cds_hooks::request::{CdsRequest, FhirAuthorization, OrderContext, PatientViewContext};
 use crate::clinical::model::*;
 use crate::fhir::record::DataIssue;
 use crate::http::errors::{Issue, OperationOutcome};
@@ -51,7 +51,7 @@ integration testing and analytics.";
         routes::health::readyz,
     ),
     components(schemas(
-        DiscoveryResponse, ServiceDescriptor, CdsRequest, FhirAuthorization, PatientViewContext,
+        DiscoveryResponse, ServiceDescriptor, CdsRequest, FhirAuthorization, PatientViewContext, OrderContext,
         CdsResponse, Card, Summary, Indicator, Source, Coding, Suggestions, Suggestion, SelectionBehavior, Action, Link, OverrideReason,
         FeedbackRequest, FeedbackItem, FeedbackOutcome, AcceptedSuggestion, OverrideReasonFeedback, FeedbackCoding,
         routes::feedback::FeedbackAck, crate::store::FeedbackSummary,

@@ -239,6 +239,9 @@ pub struct Params {
     pub escalation_mgh_s_min: f64,
     /// `specialist-review` (consider VNS/DBS) from this treatment step (§9: 4).
     pub specialist_treatment_step_min: u8,
+    /// Order hooks: a draft antidepressant of a class with at least this many failed trials (distinct
+    /// ingredients) gets the "class already failed" warning when status is `met` (§11: "failed twice", 2).
+    pub order_class_failed_trials: u32,
 }
 
 /// Staging tables of clinical-rules §8 (`knowledge/staging.toml`).

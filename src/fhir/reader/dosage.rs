@@ -188,7 +188,7 @@ fn per_day_from_code(code: &str) -> Option<f64> {
 }
 
 /// Administrations per day of one dosage entry.
-fn per_day(d: &Dosage<'_>, path: &str, out: &mut DoseResult) -> Option<f64> {
+pub(crate) fn per_day(d: &Dosage<'_>, path: &str, out: &mut DoseResult) -> Option<f64> {
     let Some(timing) = d.timing.get() else {
         if let Some(kind) = d.timing.wrong() {
             out.issues.push(Issue::new(

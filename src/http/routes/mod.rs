@@ -5,6 +5,7 @@ pub mod assessments;
 pub mod discovery;
 pub mod feedback;
 pub mod health;
+pub mod order_hooks;
 pub mod service;
 
 use actix_web::http::StatusCode;

@@ -9,14 +9,14 @@ use time::OffsetDateTime;
 use crate::cards::{self, CardContext};
 use crate::cds_hooks::card::CdsResponse;
 use crate::cds_hooks::discovery::{ServiceDef, find_service};
-use crate::cds_hooks::request::{CdsRequest, parse_request, patient_view_context};
+use crate::cds_hooks::request::{CdsRequest, OrderHook, parse_request, patient_view_context};
 use crate::clinical;
 use crate::fhir::reader;
 use crate::http::AppState;
 use crate::http::audit::{CallAudit, record_call};
 use crate::http::errors::{ApiError, OperationOutcome};
 use crate::http::prefetch::gather;
-use crate::http::routes::require_json;
+use crate::http::routes::{order_hooks, require_json};
 use crate::pipeline::assess_documents;
 
 /// Call a CDS Service.
@@ -65,6 +65,20 @@ pub async fn call_service(
     }
     let outcome = match service.hook {
         "patient-view" => patient_view(&state, service, &req).await,
+        "order-select" | "order-sign" => {
+            let hook = if service.hook == "order-select" {
+                OrderHook::OrderSelect
+            } else {
+                OrderHook::OrderSign
+            };
+            order_hooks::order_hook(&state, service, &req, hook)
+                .await
+                .map(|a| Answer {
+                    patient: a.patient,
+                    status: a.status,
+                    cards: a.cards,
+                })
+        }
         other => Err(ApiError::internal(format!("no handler for hook '{other}'"))),
     };
     let audit = CallAudit {
