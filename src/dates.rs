@@ -5,9 +5,14 @@ use time::{Date, macros::format_description};
 const ISO_DAY: &[time::format_description::BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]");
 
-/// `2024-06-01`.
+/// `2024-06-01` (hand-written: the `time` formatter is general and shows up in profiles).
 pub fn format_day(d: Date) -> String {
-    d.format(ISO_DAY).unwrap_or_else(|_| d.to_string())
+    let y = d.year();
+    if (0..=9999).contains(&y) {
+        format!("{y:04}-{:02}-{:02}", u8::from(d.month()), d.day())
+    } else {
+        d.format(ISO_DAY).unwrap_or_else(|_| d.to_string())
+    }
 }
 
 /// Parse a full `YYYY-MM-DD` day (used for query parameters such as `as_of`).
@@ -79,6 +84,7 @@ mod tests {
         );
         assert_eq!(add_days(date!(2024 - 02 - 28), 1), date!(2024 - 02 - 29));
         assert_eq!(format_day(date!(2024 - 06 - 01)), "2024-06-01");
+        assert_eq!(format_day(date!(0987 - 12 - 31)), "0987-12-31");
         assert_eq!(parse_day("2023-02-30"), None);
     }
 }

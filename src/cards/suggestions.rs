@@ -82,7 +82,7 @@ fn referral_action(
         reason_reference: a.episode.as_ref().map(|e| e.condition.as_str()),
     })
     .ok()?;
-    Action::create(format!("Create a draft referral: {display}"), resource).ok()
+    Action::create_raw(format!("Create a draft referral: {display}"), resource).ok()
 }
 
 fn prescription_action(a: &Assessment, agent: &Ingredient) -> Option<Action> {
@@ -105,7 +105,7 @@ fn prescription_action(a: &Assessment, agent: &Ingredient) -> Option<Action> {
         reason_text: &reason,
     })
     .ok()?;
-    Action::create(
+    Action::create_raw(
         format!(
             "Create a draft prescription: {} {} mg daily",
             agent.display, dose

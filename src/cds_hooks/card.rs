@@ -12,7 +12,6 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -136,12 +135,12 @@ pub enum Action {
     Create {
         description: String,
         #[schema(value_type = Object)]
-        resource: Value,
+        resource: RawJson,
     },
     Update {
         description: String,
         #[schema(value_type = Object)]
-        resource: Value,
+        resource: RawJson,
     },
     Delete {
         description: String,
@@ -161,18 +160,46 @@ fn check_description(description: &str) -> Result<(), WireError> {
     Ok(())
 }
 
-fn check_resource(resource: &Value) -> Result<(), WireError> {
-    match resource.get("resourceType").and_then(Value::as_str) {
-        Some(t) if !t.is_empty() => Ok(()),
-        _ => Err(WireError::new(
+/// The resource must be a FHIR resource with a `resourceType` (read from the leading key when it
+/// is there, as serde output of fhir-sdk and `json!` both put it; otherwise by parsing the head).
+fn check_resource(resource: &RawJson) -> Result<(), WireError> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "resourceType", borrow)]
+        resource_type: Option<&'a str>,
+    }
+    let ok = crate::cds_hooks::prefetch::leading_resource_type(resource.as_str()).is_some()
+        || serde_json::from_str::<Head>(resource.as_str())
+            .ok()
+            .and_then(|h| h.resource_type)
+            .is_some_and(|t| !t.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err(WireError::new(
             "action.resource",
             "must be a FHIR resource with a resourceType",
-        )),
+        ))
     }
 }
 
+fn raw(resource: &impl Serialize) -> Result<RawJson, WireError> {
+    RawJson::of(resource)
+        .map_err(|e| WireError::new("action.resource", format!("cannot be serialised: {e}")))
+}
+
 impl Action {
-    pub fn create(description: impl Into<String>, resource: Value) -> Result<Action, WireError> {
+    pub fn create(
+        description: impl Into<String>,
+        resource: impl Serialize,
+    ) -> Result<Action, WireError> {
+        Action::create_raw(description, raw(&resource)?)
+    }
+    /// `create` with a resource already serialised (no second serialisation).
+    pub fn create_raw(
+        description: impl Into<String>,
+        resource: RawJson,
+    ) -> Result<Action, WireError> {
         let description = description.into();
         check_description(&description)?;
         check_resource(&resource)?;
@@ -181,9 +208,13 @@ impl Action {
             resource,
         })
     }
-    pub fn update(description: impl Into<String>, resource: Value) -> Result<Action, WireError> {
+    pub fn update(
+        description: impl Into<String>,
+        resource: impl Serialize,
+    ) -> Result<Action, WireError> {
         let description = description.into();
         check_description(&description)?;
+        let resource = raw(&resource)?;
         check_resource(&resource)?;
         Ok(Action::Update {
             description,
@@ -359,6 +390,16 @@ fn check_link(label: &str, url: &str) -> Result<(), WireError> {
 #[derive(Debug, Clone)]
 pub struct RawJson(Box<RawValue>);
 
+impl RawJson {
+    /// Serialise `value` once.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Result<RawJson, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(RawJson)
+    }
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
 impl PartialEq for RawJson {
     fn eq(&self, other: &Self) -> bool {
         self.0.get() == other.0.get()
@@ -461,7 +502,7 @@ pub struct CdsResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn src() -> Source {
         Source::new("TRD CDS (knowledge base 2026.1)").unwrap()

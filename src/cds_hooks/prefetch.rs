@@ -90,7 +90,7 @@ pub fn classify<'a>(
 }
 
 /// `X` when `text` starts with `{"resourceType":"X"` (whitespace allowed, no escapes in X).
-fn leading_resource_type(text: &str) -> Option<&str> {
+pub(crate) fn leading_resource_type(text: &str) -> Option<&str> {
     let rest = text.strip_prefix('{')?.trim_start();
     let rest = rest.strip_prefix("\"resourceType\"")?.trim_start();
     let rest = rest.strip_prefix(':')?.trim_start();

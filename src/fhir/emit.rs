@@ -9,7 +9,8 @@ use fhir_sdk::r4b::types::{
     CodeableConcept, Coding, Dosage, DosageDoseAndRate, DosageDoseAndRateDose, Quantity, Reference,
     Timing, TimingRepeat,
 };
-use serde_json::Value;
+
+use crate::cds_hooks::card::RawJson;
 
 /// Error building a resource (a required element was missing): a bug, reported as such.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +71,7 @@ pub struct Referral<'a> {
     pub reason_reference: Option<&'a str>,
 }
 
-pub fn referral(r: &Referral<'_>) -> Result<Value, EmitError> {
+pub fn referral(r: &Referral<'_>) -> Result<RawJson, EmitError> {
     const RES: &str = "ServiceRequest";
     let mut reason_reference = Vec::new();
     if let Some(c) = r.reason_reference {
@@ -94,7 +95,7 @@ pub fn referral(r: &Referral<'_>) -> Result<Value, EmitError> {
         .reason_reference(reason_reference)
         .build()
         .map_err(err(RES))?;
-    serde_json::to_value(&sr).map_err(|e| EmitError {
+    RawJson::of(&sr).map_err(|e| EmitError {
         resource: RES,
         message: e.to_string(),
     })
@@ -109,7 +110,7 @@ pub struct DraftPrescription<'a> {
     pub reason_text: &'a str,
 }
 
-pub fn draft_prescription(p: &DraftPrescription<'_>) -> Result<Value, EmitError> {
+pub fn draft_prescription(p: &DraftPrescription<'_>) -> Result<RawJson, EmitError> {
     const RES: &str = "MedicationRequest";
     let dose = Quantity::builder()
         .value(p.daily_dose_mg)
@@ -152,7 +153,7 @@ pub fn draft_prescription(p: &DraftPrescription<'_>) -> Result<Value, EmitError>
         .dosage_instruction(vec![Some(dosage)])
         .build()
         .map_err(err(RES))?;
-    serde_json::to_value(&mr).map_err(|e| EmitError {
+    RawJson::of(&mr).map_err(|e| EmitError {
         resource: RES,
         message: e.to_string(),
     })
@@ -176,6 +177,7 @@ mod tests {
             reason_reference: Some("Condition/c1"),
         })
         .unwrap();
+        let v: serde_json::Value = serde_json::from_str(v.as_str()).unwrap();
         assert_eq!(v["resourceType"], "ServiceRequest");
         assert_eq!(v["status"], "draft");
         assert_eq!(v["intent"], "proposal");
@@ -199,6 +201,7 @@ mod tests {
             reason_text: "TRD augmentation",
         })
         .unwrap();
+        let v: serde_json::Value = serde_json::from_str(v.as_str()).unwrap();
         assert_eq!(v["resourceType"], "MedicationRequest");
         assert_eq!(v["status"], "draft");
         assert_eq!(v["intent"], "proposal");
