@@ -561,7 +561,9 @@ async fn a_full_audit_queue_answers_503_and_every_200_has_its_audit_row() {
             200 => ok.push(instance),
             503 => {
                 assert_eq!(
-                    resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+                    resp.headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()),
                     Some("1"),
                     "a 503 tells the client when to retry"
                 );
