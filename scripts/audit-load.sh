@@ -101,7 +101,7 @@ start_service() { # $1 = memory | postgres
     BASE="http://127.0.0.1:$port"
     (
         unset DATABASE_URL TRD_CDS_AUDIT_QUEUE TRD_CDS_ENV
-        export TRD_CDS_ADDR="127.0.0.1:$port" TRD_CDS_PATIENT_HASH_SECRET="$SECRET" NO_COLOR=1
+        export TRD_CDS_ADDR="127.0.0.1:$port" TRD_CDS_AUTH=off TRD_CDS_PATIENT_HASH_SECRET="$SECRET" NO_COLOR=1
         [ "$1" = postgres ] && export DATABASE_URL="$DB_URL"
         exec "$BIN" serve
     ) >"$WORK/$1.log" 2>&1 &

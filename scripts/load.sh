@@ -54,7 +54,7 @@ tick=$(getconf CLK_TCK)
 run() { # pid port conns duration -> "req/s p50 p99 cpu_ms_per_req errors"
   local before after out
   before=$(cpu_ticks "$1")
-  out=$(wrk -t2 -c"$3" -d"$4"s -s "$lua" "http://127.0.0.1:$2/cds-services/trd-patient-view" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}')
+  out=$(wrk -t"$(( $3 < 2 ? 1 : 2 ))" -c"$3" -d"$4"s -s "$lua" "http://127.0.0.1:$2/cds-services/trd-patient-view" | awk '/^RESULT/ {print $2, $3, $4, $5, $6}')
   after=$(cpu_ticks "$1")
   read -r n rps p50 p99 errs <<<"$out"
   local cpu_ms; cpu_ms=$(awk -v d="$((after - before))" -v t="$tick" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? d / t * 1000 / n : 0) }')

@@ -35,6 +35,71 @@ pub struct Config {
     pub patient_hash_secret: Option<String>,
     /// `TRD_CDS_ENV`: `development` (default) or `production`.
     pub production: bool,
+    /// Client JWT checks and CORS (`TRD_CDS_AUTH`, `TRD_CDS_TRUSTED_CLIENTS`, `TRD_CDS_JWT_*`, ...).
+    pub auth: AuthConfig,
+    /// Request limits beyond the body size (`TRD_CDS_MAX_JSON_DEPTH`, ...).
+    pub limits: LimitsConfig,
+    /// Fetching from `fhirServer` what the client did not prefetch (`TRD_CDS_FHIR_*`).
+    pub fhir: FhirFetchConfig,
+}
+
+/// The FHIR fetch fallback (`src/fhir/client.rs`): which servers, how long, how much. Nothing is
+/// ever fetched from a server that is not on `allowed_servers` (SSRF), and the default list is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FhirFetchConfig {
+    /// `TRD_CDS_FHIR_ALLOWED_SERVERS`: comma-separated FHIR base URLs a request's `fhirServer` may
+    /// name, compared after normalisation (default none: never fetch, 412 as before).
+    pub allowed_servers: Vec<String>,
+    /// `TRD_CDS_FHIR_ALLOW_HTTP`: accept `http://` servers (local testing; refused in production), default false.
+    pub allow_http: bool,
+    /// `TRD_CDS_FHIR_ALLOW_ANONYMOUS`: fetch without `fhirAuthorization` (an open server), default false.
+    pub allow_anonymous: bool,
+    /// `TRD_CDS_FHIR_DEADLINE_MS`: one deadline for all the fetching of a call, default 1500.
+    pub deadline_ms: u64,
+    /// `TRD_CDS_FHIR_REQUEST_TIMEOUT_MS`: one HTTP request (connect to last byte), default 1000.
+    pub request_timeout_ms: u64,
+    /// `TRD_CDS_FHIR_MAX_PAGES`: most pages read per prefetch key (the first included), default 10.
+    pub max_pages: usize,
+    /// `TRD_CDS_FHIR_PAGE_SIZE`: `_count` added to a search template that sets none, default 100
+    /// (0 = leave the page size to the server).
+    pub page_size: usize,
+}
+
+/// JWT trust (CDS Hooks "Trusting CDS Clients") and CORS settings. See `docs/security.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// `TRD_CDS_AUTH`: `on` (default) or `off` (local demos only; refused in production).
+    pub enabled: bool,
+    /// `TRD_CDS_TRUSTED_CLIENTS`: TOML or JSON file of trusted clients (required when auth is on).
+    pub trusted_clients_file: Option<PathBuf>,
+    /// `TRD_CDS_JWT_ALGORITHMS`: accepted `alg` values, default `ES384,RS384` (ES256, RS256 may be added).
+    pub algorithms: Vec<String>,
+    /// `TRD_CDS_JWT_CLOCK_SKEW_SECS`: tolerance on `exp`, `iat`, `nbf`, default 60.
+    pub clock_skew_secs: u64,
+    /// `TRD_CDS_JWT_MAX_LIFETIME_SECS`: longest accepted `exp - iat`, default 3600.
+    pub max_lifetime_secs: u64,
+    /// `TRD_CDS_JWKS_CACHE_SECS`: how long a JWK Set fetched from a URL is used, default 3600.
+    pub jwks_cache_secs: u64,
+    /// `TRD_CDS_JWKS_MIN_REFETCH_SECS`: at most one refetch per key set in this interval on an unknown
+    /// `kid`, default 60.
+    pub jwks_min_refetch_secs: u64,
+    /// `TRD_CDS_CORS_ORIGINS`: comma-separated origins allowed to call from a browser (default none).
+    pub cors_origins: Vec<String>,
+}
+
+/// Limits on hostile input. See `docs/security.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// `TRD_CDS_MAX_JSON_DEPTH`: deepest nesting of arrays/objects in a body, default 64.
+    pub max_json_depth: usize,
+    /// `TRD_CDS_MAX_PREFETCH_KEYS`: most keys in a request's `prefetch` object, default 32.
+    pub max_prefetch_keys: usize,
+    /// `TRD_CDS_MAX_BUNDLE_ENTRIES`: most Bundle `entry` elements in one body (all bundles), default 20000.
+    pub max_bundle_entries: usize,
+    /// `TRD_CDS_MAX_HEADER_BYTES`: total size of the request headers, default 16384 (431 above).
+    pub max_header_bytes: usize,
+    /// `TRD_CDS_REQUEST_TIMEOUT_SECS`: a request not answered within this gets 503, default 30.
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +185,8 @@ impl Config {
             }
         };
 
+        let fhir = fhir_fetch_config(&get, &num, &flag, production)?;
+
         let log_format = get("TRD_CDS_LOG_FORMAT").unwrap_or_else(|| "text".into());
         let log_json = match log_format.as_str() {
             "text" => false,
@@ -168,6 +235,95 @@ impl Config {
             ));
         }
 
+        let auth_s = get("TRD_CDS_AUTH").unwrap_or_else(|| "on".into());
+        let auth_enabled = match auth_s.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" => true,
+            "off" | "false" | "0" => false,
+            _ => return Err(err("TRD_CDS_AUTH", &auth_s, "expected on or off")),
+        };
+        if production && !auth_enabled {
+            return Err(err(
+                "TRD_CDS_AUTH",
+                &auth_s,
+                "off is refused when TRD_CDS_ENV=production (PHI would be served without client authentication)",
+            ));
+        }
+        let trusted_clients_file = get("TRD_CDS_TRUSTED_CLIENTS").map(PathBuf::from);
+        if let Some(f) = &trusted_clients_file
+            && !f.is_file()
+        {
+            return Err(err(
+                "TRD_CDS_TRUSTED_CLIENTS",
+                &f.display().to_string(),
+                "is not a file (expected a TOML or JSON list of trusted clients)",
+            ));
+        }
+        if production && auth_enabled && public_base_url.is_none() {
+            return Err(err(
+                "TRD_CDS_PUBLIC_BASE_URL",
+                "",
+                "is required when TRD_CDS_ENV=production (JWT aud is checked against it)",
+            ));
+        }
+        let algs_s = get("TRD_CDS_JWT_ALGORITHMS").unwrap_or_else(|| "ES384,RS384".into());
+        let mut algorithms = Vec::new();
+        for a in algs_s.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            if !matches!(a, "ES384" | "RS384" | "ES256" | "RS256") {
+                return Err(err(
+                    "TRD_CDS_JWT_ALGORITHMS",
+                    &algs_s,
+                    "expected a comma-separated list of ES384, RS384, ES256, RS256 (none and HS* are never accepted)",
+                ));
+            }
+            if !algorithms.iter().any(|x| x == a) {
+                algorithms.push(a.to_string());
+            }
+        }
+        if algorithms.is_empty() {
+            return Err(err("TRD_CDS_JWT_ALGORITHMS", &algs_s, "names no algorithm"));
+        }
+        let mut cors_origins = Vec::new();
+        if let Some(v) = get("TRD_CDS_CORS_ORIGINS") {
+            for o in v.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                let ok = o == "*"
+                    || ((o.starts_with("https://") || o.starts_with("http://"))
+                        && !o.ends_with('/')
+                        && !o[o.find("://").map_or(0, |i| i + 3)..].contains('/'));
+                if !ok {
+                    return Err(err(
+                        "TRD_CDS_CORS_ORIGINS",
+                        &v,
+                        "expected comma-separated origins like https://ehr.example.org (scheme://host[:port], no path)",
+                    ));
+                }
+                if o == "*" && production {
+                    return Err(err(
+                        "TRD_CDS_CORS_ORIGINS",
+                        &v,
+                        "* is refused when TRD_CDS_ENV=production; list the EHR origins",
+                    ));
+                }
+                cors_origins.push(o.to_string());
+            }
+        }
+        let auth = AuthConfig {
+            enabled: auth_enabled,
+            trusted_clients_file,
+            algorithms,
+            clock_skew_secs: num("TRD_CDS_JWT_CLOCK_SKEW_SECS", 60, 0, 300)? as u64,
+            max_lifetime_secs: num("TRD_CDS_JWT_MAX_LIFETIME_SECS", 3600, 10, 86_400)? as u64,
+            jwks_cache_secs: num("TRD_CDS_JWKS_CACHE_SECS", 3600, 0, 86_400)? as u64,
+            jwks_min_refetch_secs: num("TRD_CDS_JWKS_MIN_REFETCH_SECS", 60, 0, 3600)? as u64,
+            cors_origins,
+        };
+        let limits = LimitsConfig {
+            max_json_depth: num("TRD_CDS_MAX_JSON_DEPTH", 64, 8, 512)?,
+            max_prefetch_keys: num("TRD_CDS_MAX_PREFETCH_KEYS", 32, 1, 1024)?,
+            max_bundle_entries: num("TRD_CDS_MAX_BUNDLE_ENTRIES", 20_000, 1, 10_000_000)?,
+            max_header_bytes: num("TRD_CDS_MAX_HEADER_BYTES", 16 * 1024, 1024, 64 * 1024)?,
+            request_timeout_secs: num("TRD_CDS_REQUEST_TIMEOUT_SECS", 30, 1, 600)? as u64,
+        };
+
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             addr,
@@ -192,8 +348,85 @@ impl Config {
             audit_retention_days: num("TRD_CDS_AUDIT_RETENTION_DAYS", 2555, 1, 36_500)? as u32,
             patient_hash_secret,
             production,
+            auth,
+            limits,
+            fhir,
         })
     }
+}
+
+/// `TRD_CDS_FHIR_*`: every allowed server must be an absolute `https://` base URL (or `http://` with
+/// `TRD_CDS_FHIR_ALLOW_HTTP=true`, never in production) without credentials, query or fragment.
+fn fhir_fetch_config(
+    get: &impl Fn(&str) -> Option<String>,
+    num: &impl Fn(&'static str, usize, usize, usize) -> Result<usize, ConfigError>,
+    flag: &impl Fn(&'static str, bool) -> Result<bool, ConfigError>,
+    production: bool,
+) -> Result<FhirFetchConfig, ConfigError> {
+    let err = |var: &'static str, value: &str, problem: &str| ConfigError {
+        var,
+        value: value.to_string(),
+        problem: problem.to_string(),
+    };
+    let allow_http = flag("TRD_CDS_FHIR_ALLOW_HTTP", false)?;
+    if allow_http && production {
+        return Err(err(
+            "TRD_CDS_FHIR_ALLOW_HTTP",
+            "true",
+            "is refused when TRD_CDS_ENV=production (the access token would travel in clear text)",
+        ));
+    }
+    const SERVERS: &str = "TRD_CDS_FHIR_ALLOWED_SERVERS";
+    let mut allowed_servers = Vec::new();
+    if let Some(v) = get(SERVERS) {
+        for s in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            // Never echo credentials a URL might carry.
+            let shown = if s.contains('@') { "<redacted>" } else { s };
+            let url = reqwest::Url::parse(s).map_err(|_| {
+                err(
+                    SERVERS,
+                    shown,
+                    "expected comma-separated absolute FHIR base URLs, e.g. https://ehr.example.org/fhir",
+                )
+            })?;
+            match url.scheme() {
+                "https" => {}
+                "http" if allow_http => {}
+                "http" => {
+                    return Err(err(
+                        SERVERS,
+                        shown,
+                        "http:// needs TRD_CDS_FHIR_ALLOW_HTTP=true (local testing only)",
+                    ));
+                }
+                _ => return Err(err(SERVERS, shown, "expected an https:// URL")),
+            }
+            if url.host_str().is_none()
+                || !url.username().is_empty()
+                || url.password().is_some()
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                return Err(err(
+                    SERVERS,
+                    shown,
+                    "expected a base URL with a host and no credentials, query or fragment",
+                ));
+            }
+            allowed_servers.push(s.trim_end_matches('/').to_string());
+        }
+    }
+    let deadline_ms = num("TRD_CDS_FHIR_DEADLINE_MS", 1500, 50, 60_000)? as u64;
+    let request_timeout_ms = num("TRD_CDS_FHIR_REQUEST_TIMEOUT_MS", 1000, 50, 60_000)? as u64;
+    Ok(FhirFetchConfig {
+        allowed_servers,
+        allow_http,
+        allow_anonymous: flag("TRD_CDS_FHIR_ALLOW_ANONYMOUS", false)?,
+        deadline_ms,
+        request_timeout_ms,
+        max_pages: num("TRD_CDS_FHIR_MAX_PAGES", 10, 1, 1000)?,
+        page_size: num("TRD_CDS_FHIR_PAGE_SIZE", 100, 0, 1000)?,
+    })
 }
 
 #[cfg(test)]
@@ -216,6 +449,105 @@ mod tests {
         assert!(c.database_url.is_none());
         assert_eq!(c.max_body_bytes, 5 * 1024 * 1024);
         assert!(c.site.ect_available);
+        assert!(c.auth.enabled, "JWT checks are on unless TRD_CDS_AUTH=off");
+        assert_eq!(c.auth.algorithms, ["ES384", "RS384"]);
+        assert_eq!(c.auth.clock_skew_secs, 60);
+        assert_eq!(c.auth.max_lifetime_secs, 3600);
+        assert!(c.auth.cors_origins.is_empty());
+        assert_eq!(c.limits.max_json_depth, 64);
+    }
+
+    #[test]
+    fn auth_settings() {
+        let c = cfg(&[
+            ("TRD_CDS_AUTH", "off"),
+            ("TRD_CDS_JWT_ALGORITHMS", "ES384, ES256,ES384"),
+            (
+                "TRD_CDS_CORS_ORIGINS",
+                "https://ehr.example.org, http://localhost:3000",
+            ),
+        ])
+        .unwrap();
+        assert!(!c.auth.enabled);
+        assert_eq!(c.auth.algorithms, ["ES384", "ES256"]);
+        assert_eq!(
+            c.auth.cors_origins,
+            ["https://ehr.example.org", "http://localhost:3000"]
+        );
+        let prod = [
+            ("TRD_CDS_ENV", "production"),
+            ("TRD_CDS_PATIENT_HASH_SECRET", "0123456789abcdef0123"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = prod.to_vec();
+            v.extend_from_slice(extra);
+            cfg(&v)
+        };
+        assert_eq!(
+            with(&[("TRD_CDS_AUTH", "off")]).unwrap_err().var,
+            "TRD_CDS_AUTH",
+            "auth off is refused in production"
+        );
+        assert_eq!(with(&[]).unwrap_err().var, "TRD_CDS_PUBLIC_BASE_URL");
+        let base = ("TRD_CDS_PUBLIC_BASE_URL", "https://cds.example.org");
+        assert_eq!(
+            with(&[base, ("TRD_CDS_CORS_ORIGINS", "*")])
+                .unwrap_err()
+                .var,
+            "TRD_CDS_CORS_ORIGINS"
+        );
+        assert!(with(&[base]).unwrap().auth.enabled);
+    }
+
+    #[test]
+    fn fhir_fetch_settings() {
+        let c = cfg(&[]).unwrap();
+        assert!(c.fhir.allowed_servers.is_empty(), "never fetch by default");
+        assert!(!c.fhir.allow_http && !c.fhir.allow_anonymous);
+        assert_eq!(
+            (c.fhir.deadline_ms, c.fhir.request_timeout_ms),
+            (1500, 1000)
+        );
+        assert_eq!((c.fhir.max_pages, c.fhir.page_size), (10, 100));
+        let c = cfg(&[
+            (
+                "TRD_CDS_FHIR_ALLOWED_SERVERS",
+                "https://ehr.example.org/fhir/, http://127.0.0.1:8090/fhir",
+            ),
+            ("TRD_CDS_FHIR_ALLOW_HTTP", "true"),
+            ("TRD_CDS_FHIR_DEADLINE_MS", "300"),
+            ("TRD_CDS_FHIR_MAX_PAGES", "2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.fhir.allowed_servers,
+            ["https://ehr.example.org/fhir", "http://127.0.0.1:8090/fhir"]
+        );
+        assert_eq!((c.fhir.deadline_ms, c.fhir.max_pages), (300, 2));
+        for (var, value) in [
+            ("TRD_CDS_FHIR_ALLOWED_SERVERS", "ehr.example.org/fhir"),
+            ("TRD_CDS_FHIR_ALLOWED_SERVERS", "http://127.0.0.1:8090/fhir"),
+            ("TRD_CDS_FHIR_ALLOWED_SERVERS", "ftp://ehr.example.org/fhir"),
+            ("TRD_CDS_FHIR_ALLOWED_SERVERS", "https://u:secret@ehr/fhir"),
+            ("TRD_CDS_FHIR_ALLOWED_SERVERS", "https://ehr/fhir?x=1"),
+            ("TRD_CDS_FHIR_ALLOW_HTTP", "perhaps"),
+            ("TRD_CDS_FHIR_ALLOW_ANONYMOUS", "2"),
+            ("TRD_CDS_FHIR_DEADLINE_MS", "0"),
+            ("TRD_CDS_FHIR_REQUEST_TIMEOUT_MS", "x"),
+            ("TRD_CDS_FHIR_MAX_PAGES", "0"),
+            ("TRD_CDS_FHIR_PAGE_SIZE", "5000"),
+        ] {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{var}={value}");
+            assert!(!e.to_string().contains("secret"), "never echo credentials");
+        }
+        let prod = cfg(&[
+            ("TRD_CDS_ENV", "production"),
+            ("TRD_CDS_PATIENT_HASH_SECRET", "0123456789abcdef0123"),
+            ("TRD_CDS_PUBLIC_BASE_URL", "https://cds.example.org"),
+            ("TRD_CDS_FHIR_ALLOW_HTTP", "true"),
+        ]);
+        assert_eq!(prod.unwrap_err().var, "TRD_CDS_FHIR_ALLOW_HTTP");
     }
 
     #[test]
@@ -231,6 +563,23 @@ mod tests {
             cfg(&[("TRD_CDS_ECT_AVAILABLE", "maybe")]).unwrap_err().var,
             "TRD_CDS_ECT_AVAILABLE"
         );
+        for (var, value) in [
+            ("TRD_CDS_AUTH", "maybe"),
+            ("TRD_CDS_JWT_ALGORITHMS", "HS256"),
+            ("TRD_CDS_JWT_ALGORITHMS", "none"),
+            ("TRD_CDS_JWT_ALGORITHMS", " , "),
+            ("TRD_CDS_JWT_CLOCK_SKEW_SECS", "3600"),
+            ("TRD_CDS_JWT_MAX_LIFETIME_SECS", "x"),
+            ("TRD_CDS_JWKS_MIN_REFETCH_SECS", "-5"),
+            ("TRD_CDS_CORS_ORIGINS", "ehr.example.org"),
+            ("TRD_CDS_CORS_ORIGINS", "https://ehr.example.org/app"),
+            ("TRD_CDS_TRUSTED_CLIENTS", "/no/such/file.toml"),
+            ("TRD_CDS_MAX_JSON_DEPTH", "2"),
+            ("TRD_CDS_MAX_HEADER_BYTES", "10"),
+            ("TRD_CDS_REQUEST_TIMEOUT_SECS", "0"),
+        ] {
+            assert_eq!(cfg(&[(var, value)]).unwrap_err().var, var, "{var}={value}");
+        }
         let e = cfg(&[("DATABASE_URL", "mysql://u:secret@h/db")]).unwrap_err();
         assert!(!e.to_string().contains("secret"), "never echo credentials");
         assert_eq!(

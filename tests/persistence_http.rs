@@ -264,6 +264,8 @@ impl Service {
             .env("TRD_CDS_PATIENT_HASH_SECRET", SECRET)
             .env("RUST_LOG", "info,actix_server=warn")
             .env("NO_COLOR", "1")
+            // These tests are about persistence, not client trust (tests/auth.rs covers that).
+            .env("TRD_CDS_AUTH", "off")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)

@@ -41,7 +41,8 @@ pub fn record_call(
         service_id: call.service_id.to_string(),
         hook: call.hook.to_string(),
         hook_instance: call.hook_instance.to_string(),
-        client_iss: None,
+        // Set by the auth middleware around the handler (None when TRD_CDS_AUTH=off).
+        client_iss: crate::http::auth::current_client_iss(),
         patient_hash: patient.map(|p| state.hasher.hash(p)),
         kb_version: state.kb.version().to_string(),
         status: status.map(status_code).unwrap_or_default(),

@@ -2,7 +2,10 @@
 //! `Application::build` binds (port 0 in tests) and wires every dependency in one place.
 
 pub mod audit;
+pub mod auth;
+pub mod cors;
 pub mod errors;
+pub mod limits;
 pub mod openapi;
 pub mod prefetch;
 pub mod request_log;
@@ -20,6 +23,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clinical::SiteConfig;
 use crate::config::Config;
+use crate::fhir::client::FhirClient;
 use crate::knowledge::KnowledgeBase;
 use crate::store::{AuditQueue, AuditQueueConfig, AuditWriter, PatientHasher, Store};
 
@@ -31,6 +35,8 @@ pub struct AppState {
     pub store: Store,
     pub audit: AuditQueue,
     pub hasher: PatientHasher,
+    /// Fetches from `fhirServer` what the client did not prefetch (pooled; allow-listed servers only).
+    pub fhir: FhirClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,10 @@ pub enum StartError {
     Knowledge(#[from] crate::knowledge::KbError),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("configuration: {0}")]
+    Auth(String),
+    #[error("{0}")]
+    FhirClient(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -83,6 +93,22 @@ impl Application {
                 PatientHasher::new(uuid::Uuid::new_v4().as_bytes())
             }
         };
+        let auth =
+            web::Data::new(auth::Auth::from_config(config, &store).map_err(StartError::Auth)?);
+        let cors = web::Data::new(cors::Cors::new(&config.auth.cors_origins));
+        let limits = web::Data::new(limits::Limits {
+            max_body_bytes: config.max_body_bytes,
+            config: config.limits,
+        });
+        let fhir =
+            FhirClient::new(&config.fhir, config.max_body_bytes).map_err(StartError::FhirClient)?;
+        if !config.fhir.allowed_servers.is_empty() {
+            tracing::info!(
+                servers = config.fhir.allowed_servers.len(),
+                deadline_ms = config.fhir.deadline_ms,
+                "FHIR fetch fallback enabled for the allow-listed fhirServer base URLs"
+            );
+        }
         let (audit, writer) = AuditWriter::start(
             store.clone(),
             AuditQueueConfig {
@@ -105,6 +131,7 @@ impl Application {
             store: store.clone(),
             audit,
             hasher,
+            fhir,
         });
         let listener = TcpListener::bind(config.addr).map_err(|source| StartError::Bind {
             addr: config.addr.to_string(),
@@ -116,7 +143,16 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
+                .app_data(auth.clone())
+                .app_data(cors.clone())
+                .app_data(limits.clone())
+                // Innermost first: request → span → compress → CORS → limits (headers, deadline)
+                // → auth (JWT) → JSON body limits → error shape → route.
                 .wrap(from_fn(errors::outcome_for_errors))
+                .wrap(from_fn(limits::json_body))
+                .wrap(from_fn(auth::require_jwt))
+                .wrap(from_fn(limits::guard))
+                .wrap(from_fn(cors::cors))
                 .wrap(Compress::default())
                 .wrap(from_fn(request_log::request_span))
                 .configure(routes_config)

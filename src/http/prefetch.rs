@@ -1,20 +1,39 @@
-//! Gathering the FHIR data a hook call needs: what the client prefetched, and (not yet) what the
-//! service must fetch itself from `fhirServer`. A required key that is neither prefetched nor
-//! fetchable makes the call fail with 412 and an OperationOutcome naming every such key.
+//! Gathering the FHIR data a hook call needs: what the client prefetched, completed by what the
+//! service fetches itself from `fhirServer` (CDS Hooks §Prefetch: "programmatically retrieve any
+//! additional necessary data", else 412).
+//!
+//! - A key that is missing or holds an OperationOutcome is fetched by running its template against
+//!   `fhirServer`; a prefetched searchset Bundle with a `next` link is completed from that link.
+//!   `null` means "no such data": nothing is fetched.
+//! - All keys are fetched in parallel under one deadline (`TRD_CDS_FHIR_DEADLINE_MS`), following
+//!   `next` links up to `TRD_CDS_FHIR_MAX_PAGES` pages per key (see [`crate::fhir::client`]).
+//! - A required key that is still unsatisfied (no fhirServer, server not allow-listed, no token and
+//!   anonymous fetching off, 401/403/404, deadline, other error before the first page) makes the
+//!   call fail with **412** and an OperationOutcome with one issue per such key. A 401/403 on any
+//!   page counts as unsatisfied: the server refuses this token.
+//! - A key with some but not all of its pages (page cap, deadline or error after the first page)
+//!   is used, and a data issue (`prefetch.<key>`) tells the clinician what is incomplete. So does an
+//!   optional key (`patient`) that could not be fetched.
 
 use std::borrow::Cow;
+use std::time::Instant as StdInstant;
 
 use actix_web::http::StatusCode;
+use futures_util::future::join_all;
 
 use crate::cds_hooks::discovery::ServiceDef;
-use crate::cds_hooks::prefetch::{PrefetchValue, classify, render};
+use crate::cds_hooks::prefetch::{PrefetchValue, Template, classify, render};
 use crate::cds_hooks::request::CdsRequest;
+use crate::fhir::client::{
+    Fetched, FhirBase, FhirClient, PageHead, Refusal, Start, Stop, StopKind, encode_token,
+    page_head,
+};
 use crate::fhir::record::DataIssue;
 use crate::http::AppState;
 use crate::http::errors::{ApiError, Issue};
 
-/// The FHIR documents (Bundles or resources) to read, and what could not be obtained but was not
-/// required (reported to the clinician as data issues).
+/// The FHIR documents (Bundles or resources) to read, and what could not be obtained completely
+/// but did not stop the assessment (reported to the clinician as data issues).
 #[derive(Debug, Default)]
 pub struct Gathered<'a> {
     pub docs: Vec<Cow<'a, str>>,
@@ -27,49 +46,182 @@ impl Gathered<'_> {
     }
 }
 
-/// Collect the documents for `service` from the request; `tokens` fill `{{context.*}}` in the
-/// templates (for messages and for fetching).
+/// Collect the documents for `service` from the request, fetching what is missing; `tokens` fill
+/// `{{context.*}}` in the templates.
 pub async fn gather<'a>(
-    _state: &AppState,
+    state: &AppState,
+    service: &ServiceDef,
+    req: &'a CdsRequest,
+    tokens: &[(&str, &str)],
+) -> Result<Gathered<'a>, ApiError> {
+    // HOOK(auth): when the authenticated client has its own list of FHIR servers (trusted-client
+    // entry), pass it here instead of `None`; it narrows the global TRD_CDS_FHIR_ALLOWED_SERVERS.
+    gather_with(&state.fhir, None, service, req, tokens).await
+}
+
+/// Why a key needs fetching.
+enum Need {
+    /// Missing or an OperationOutcome: run the template. `problem` says what the client sent.
+    Template { problem: String },
+    /// A prefetched Bundle with a `next` link: fetch the rest.
+    Rest { next: String },
+}
+
+/// [`gather`] with an explicit client and per-client allow-list (tests call this directly).
+pub async fn gather_with<'a>(
+    fhir: &FhirClient,
+    client_allowed: Option<&[String]>,
     service: &ServiceDef,
     req: &'a CdsRequest,
     tokens: &[(&str, &str)],
 ) -> Result<Gathered<'a>, ApiError> {
     let prefetch = req.prefetch.as_ref();
-    // Classify every key before reading anything, so a 412 lists all unsatisfied keys at once.
     let mut out = Gathered {
         docs: Vec::with_capacity(service.prefetch.len()),
         notes: Vec::new(),
     };
-    let mut unsatisfied: Vec<Issue> = Vec::new();
+    // Classify every key before fetching anything: a malformed value is a 400 without a request.
+    let mut needs: Vec<(&Template, Need)> = Vec::new();
     for t in service.prefetch {
-        let problem = match classify(prefetch, t.key).map_err(ApiError::bad_request)? {
+        match classify(prefetch, t.key).map_err(ApiError::bad_request)? {
             PrefetchValue::Present(raw) => {
                 out.docs.push(Cow::Borrowed(raw.get()));
-                continue;
-            }
-            PrefetchValue::Null => continue,
-            PrefetchValue::Missing => "was not sent".to_string(),
-            PrefetchValue::OperationOutcome(why) => format!(
-                "holds an OperationOutcome ({})",
-                if why.is_empty() {
-                    "no diagnostics"
-                } else {
-                    why.as_str()
+                if let Ok(PageHead::Data { next: Some(next) }) = page_head(raw.get()) {
+                    needs.push((t, Need::Rest { next }));
                 }
-            ),
-        };
-        if t.required {
-            unsatisfied.push(Issue {
-                severity: "error",
-                code: "processing",
-                diagnostics: format!(
-                    "prefetch key '{}' ({}) {problem} and the service cannot fetch it from fhirServer",
-                    t.key,
-                    render(t.query, tokens)
-                ),
-                expression: vec![format!("prefetch.{}", t.key)],
-            });
+            }
+            PrefetchValue::Null => {}
+            PrefetchValue::Missing => needs.push((
+                t,
+                Need::Template {
+                    problem: "was not sent".into(),
+                },
+            )),
+            PrefetchValue::OperationOutcome(why) => needs.push((
+                t,
+                Need::Template {
+                    problem: format!(
+                        "holds an OperationOutcome ({})",
+                        if why.is_empty() {
+                            "no diagnostics"
+                        } else {
+                            why.as_str()
+                        }
+                    ),
+                },
+            )),
+        }
+    }
+    if needs.is_empty() {
+        return Ok(out);
+    }
+
+    let shown = |t: &Template| render(t.query, tokens);
+    let mut unsatisfied: Vec<Issue> = Vec::new();
+    match access(fhir, client_allowed, req) {
+        Err(no) => {
+            // Nothing can be fetched: the pre-fetch-era behaviour, with the reason.
+            for (t, need) in &needs {
+                match need {
+                    Need::Template { problem } if t.required => unsatisfied.push(Issue {
+                        severity: "error",
+                        code: no.code,
+                        diagnostics: format!(
+                            "prefetch key '{}' ({}) {problem} and the service cannot fetch it: {}",
+                            t.key,
+                            shown(t),
+                            no.why
+                        ),
+                        expression: no.expression(t.key),
+                    }),
+                    // An optional key the client chose not to send: nothing to say (as before).
+                    Need::Template { .. } => {}
+                    Need::Rest { .. } => out.notes.push(note(
+                        t,
+                        &shown(t),
+                        format!(
+                            "incomplete: the prefetched Bundle has more pages, which the service cannot fetch: {}",
+                            no.why
+                        ),
+                    )),
+                }
+            }
+        }
+        Ok((base, token)) => {
+            let started = StdInstant::now();
+            let deadline = fhir.deadline();
+            let enc = encoded(tokens);
+            let enc: Vec<(&str, &str)> = enc.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let results: Vec<Fetched> = join_all(needs.iter().map(|(t, need)| {
+                let start = match need {
+                    Need::Template { .. } => Start::Template(render(t.query, &enc)),
+                    Need::Rest { next } => Start::Next {
+                        url: next.clone(),
+                        pages_done: 1,
+                    },
+                };
+                fhir.fetch(&base, token, start, deadline)
+            }))
+            .await;
+            let requests: usize = results.iter().map(|r| r.requests).sum();
+            let mut incomplete = 0usize;
+            for ((t, need), fetched) in needs.iter().zip(results) {
+                if let Some(s) = &fetched.stop {
+                    incomplete += 1;
+                    // Key name and kind only: never URLs (patient ids) or tokens.
+                    tracing::warn!(
+                        key = t.key,
+                        stop = s.kind.as_str(),
+                        pages = fetched.pages.len(),
+                        "FHIR fetch stopped early"
+                    );
+                }
+                let have_some = !fetched.pages.is_empty() || matches!(need, Need::Rest { .. });
+                let denied = fetched
+                    .stop
+                    .as_ref()
+                    .is_some_and(|s| s.kind == StopKind::Denied);
+                out.docs.extend(fetched.pages.into_iter().map(Cow::Owned));
+                match (&fetched.stop, have_some && !denied) {
+                    (None, _) => {}
+                    (Some(s), true) => {
+                        out.notes
+                            .push(note(t, &shown(t), format!("incomplete: {}", s.detail)))
+                    }
+                    (Some(s), false) => {
+                        let problem = match need {
+                            Need::Template { problem } => problem.as_str(),
+                            Need::Rest { .. } => "was sent with more pages",
+                        };
+                        if t.required {
+                            unsatisfied.push(Issue {
+                                severity: "error",
+                                code: issue_code(s),
+                                diagnostics: format!(
+                                    "prefetch key '{}' ({}) {problem} and fetching it from fhirServer failed: {}",
+                                    t.key,
+                                    shown(t),
+                                    s.detail
+                                ),
+                                expression: vec![format!("prefetch.{}", t.key)],
+                            });
+                        } else {
+                            out.notes.push(note(
+                                t,
+                                &shown(t),
+                                format!("not available: {}", s.detail),
+                            ));
+                        }
+                    }
+                }
+            }
+            tracing::info!(
+                keys = needs.len(),
+                requests,
+                incomplete,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "fetched from fhirServer"
+            );
         }
     }
     if !unsatisfied.is_empty() {
@@ -79,4 +231,84 @@ pub async fn gather<'a>(
         });
     }
     Ok(out)
+}
+
+/// Why nothing can be fetched for this request.
+struct NoAccess {
+    why: String,
+    code: &'static str,
+    /// The request's `fhirServer` is the reason (named in the issue's expression).
+    server: bool,
+}
+
+impl NoAccess {
+    fn expression(&self, key: &str) -> Vec<String> {
+        let mut e = vec![format!("prefetch.{key}")];
+        if self.server {
+            e.push("fhirServer".into());
+        }
+        e
+    }
+}
+
+/// The allow-listed base and the token to fetch with, or why the service may not fetch.
+fn access<'r>(
+    fhir: &FhirClient,
+    client_allowed: Option<&[String]>,
+    req: &'r CdsRequest,
+) -> Result<(FhirBase, Option<&'r str>), NoAccess> {
+    let Some(server) = req.fhir_server.as_deref() else {
+        return Err(NoAccess {
+            why: "the request has no fhirServer".into(),
+            code: "processing",
+            server: false,
+        });
+    };
+    let base = fhir
+        .check_server(server, client_allowed)
+        .map_err(|r| NoAccess {
+            why: r.to_string(),
+            code: match r {
+                Refusal::Invalid => "invalid",
+                Refusal::NotHttps | Refusal::NotAllowListed => "security",
+            },
+            server: true,
+        })?;
+    let token = match &req.fhir_authorization {
+        Some(a) => Some(a.access_token.as_str()),
+        None if fhir.config().allow_anonymous => None,
+        None => {
+            return Err(NoAccess {
+                why: "the request has no fhirAuthorization and this service does not fetch \
+                      anonymously (TRD_CDS_FHIR_ALLOW_ANONYMOUS)"
+                    .into(),
+                code: "security",
+                server: false,
+            });
+        }
+    };
+    Ok((base, token))
+}
+
+fn issue_code(s: &Stop) -> &'static str {
+    match s.kind {
+        StopKind::Denied => "security",
+        StopKind::NotFound => "not-found",
+        StopKind::Deadline => "timeout",
+        StopKind::PageCap => "too-costly",
+        StopKind::Failed => "transient",
+    }
+}
+
+/// Token values percent-encoded for a request URL.
+fn encoded<'t>(tokens: &[(&'t str, &str)]) -> Vec<(&'t str, String)> {
+    tokens.iter().map(|(k, v)| (*k, encode_token(v))).collect()
+}
+
+fn note(t: &Template, query: &str, problem: String) -> DataIssue {
+    DataIssue {
+        resource: query.to_string(),
+        field: format!("prefetch.{}", t.key),
+        problem,
+    }
 }

@@ -13,6 +13,7 @@ mod hash;
 mod memory;
 mod model;
 mod postgres;
+mod replay;
 mod summary;
 
 use std::time::Duration;
@@ -197,6 +198,30 @@ impl Store {
     pub async fn purge_older_than(&self, days: u32) -> Result<PurgeReport, StoreError> {
         self.purge_before(OffsetDateTime::now_utc() - time::Duration::days(i64::from(days)))
             .await
+    }
+
+    /// JWT replay protection: records `(iss, jti)` until `expires_at`; `true` the first time,
+    /// `false` for a replay. Only PostgreSQL (in memory, `http::auth::ReplayStore` keeps its own map).
+    pub async fn remember_jti(
+        &self,
+        iss: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(_) => Err(StoreError::Config(
+                "the in-memory store keeps no jti; use http::auth::ReplayStore".into(),
+            )),
+            Store::Postgres(p) => p.remember_jti(iss, jti, expires_at).await,
+        }
+    }
+
+    /// Deletes replay-store rows of expired tokens (PostgreSQL; 0 in memory).
+    pub async fn purge_expired_jti(&self) -> Result<u64, StoreError> {
+        match self {
+            Store::Memory(_) => Ok(0),
+            Store::Postgres(p) => p.purge_expired_jti().await,
+        }
     }
 
     /// Row counts (tests, metrics).

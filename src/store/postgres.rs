@@ -147,7 +147,7 @@ impl PgStore {
             .collect()
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| {
             StoreError::Unavailable(format!("no database connection: {}", error_chain(&e)))
         })

@@ -22,6 +22,9 @@ pub async fn spawn_app(env: &[(&str, &str)]) -> TestApp {
         .or_insert_with(|| "127.0.0.1:0".into());
     m.entry("TRD_CDS_WORKERS".into())
         .or_insert_with(|| "1".into());
+    // Client JWTs are checked only by the tests that ask for it (tests/auth.rs: `TRD_CDS_AUTH=on`).
+    m.entry("TRD_CDS_AUTH".into())
+        .or_insert_with(|| "off".into());
     let config = Config::from_lookup(|k| m.get(k).cloned()).expect("test config");
     let app = Application::build(&config).await.expect("app starts");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -38,6 +41,26 @@ impl TestApp {
             .post(format!("{}{}", self.base, path))
             .header("content-type", "application/json")
             .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent")
+    }
+    /// POST JSON with `Authorization: Bearer <token>`.
+    pub async fn post_json_bearer(&self, path: &str, body: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", "application/json")
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent")
+    }
+    /// GET with `Authorization: Bearer <token>`.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .bearer_auth(token)
             .send()
             .await
             .expect("request sent")

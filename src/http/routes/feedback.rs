@@ -55,6 +55,7 @@ pub async fn post_feedback(
         .ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
     require_json(&http)?;
     let items = parse_feedback(&body).map_err(ApiError::bad_request)?;
+    let client_iss = crate::http::auth::client_iss(&http);
     let entries: Vec<FeedbackEntry> = items
         .into_iter()
         .map(|f| FeedbackEntry {
@@ -69,7 +70,7 @@ pub async fn post_feedback(
             override_reason_system: f.override_reason.as_ref().map(|r| r.system.clone()),
             override_comment: f.override_comment,
             outcome_timestamp: f.outcome_timestamp,
-            client_iss: None,
+            client_iss: client_iss.clone(),
         })
         .collect();
     let saved = state.store.save_feedback(&entries).await.map_err(|e| {
