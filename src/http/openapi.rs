@@ -2,7 +2,9 @@
 //! sync by `tests/openapi_sync.rs` (regenerate: `UPDATE_OPENAPI=1 cargo test --test openapi_sync`
 //! or `cargo run -- print-openapi > openapi/openapi.json`).
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, SecurityRequirement};
+use utoipa::{Modify, OpenApi};
 
 use crate::cds_hooks::card::{
     Action, Card, CdsResponse, Coding, Indicator, Link, OverrideReason, SelectionBehavior, Source,
@@ -59,6 +61,7 @@ integration testing and analytics.";
         Staging, Maudsley, Flag, FlagCode, Recommendation, RecommendationCode, Priority, DataIssue,
         OperationOutcome, Issue, routes::health::Health, routes::health::Readiness,
     )),
+    modifiers(&ClientJwt),
     tags(
         (name = "CDS Hooks", description = "The CDS Hooks 2.0 endpoints an EHR calls"),
         (name = "Assessment", description = "The engine behind the cards, for integration and testing"),
@@ -67,6 +70,64 @@ integration testing and analytics.";
     )
 )]
 pub struct ApiDoc;
+
+/// Paths open without a client JWT (probes); every other operation requires one.
+const OPEN_PATHS: &[&str] = &["/healthz", "/readyz"];
+
+/// Declares the CDS Hooks client JWT (bearer) on every protected operation, with the answers the
+/// middleware gives before a handler runs: 401 (any JWT failure, no detail), 413 and 431 (limits).
+struct ClientJwt;
+
+impl Modify for ClientJwt {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "clientJwt",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT signed by a trusted EHR (ES384 or RS384; `iss` on the allow-list, `aud` = the exact URL \
+called, `exp`, `iat`, a fresh `jti`), as the CDS Hooks specification requires. Not needed when the service \
+runs with TRD_CDS_AUTH=off (local demos).",
+                    ))
+                    .build(),
+            ),
+        );
+        let outcome = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/fhir+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("OperationOutcome")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in api.paths.paths.iter_mut() {
+            if OPEN_PATHS.contains(&path.as_str()) {
+                continue;
+            }
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                op.security = Some(vec![SecurityRequirement::new(
+                    "clientJwt",
+                    Vec::<String>::new(),
+                )]);
+                let r = &mut op.responses.responses;
+                r.entry("401".into())
+                    .or_insert_with(|| outcome("No valid client JWT (no detail is given; the reason is in the service log)").into());
+                r.entry("413".into()).or_insert_with(|| {
+                    outcome("Body, prefetch keys or Bundle entries over the limits").into()
+                });
+                r.entry("431".into()).or_insert_with(|| {
+                    outcome("Request headers larger than TRD_CDS_MAX_HEADER_BYTES").into()
+                });
+            }
+        }
+    }
+}
 
 /// The OpenAPI document as pretty JSON (what `openapi/openapi.json` holds).
 pub fn openapi_json() -> String {

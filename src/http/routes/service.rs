@@ -22,10 +22,13 @@ use crate::pipeline::assess_documents;
 /// Call a CDS Service.
 ///
 /// The EHR posts the hook's context and the prefetched FHIR data; the service answers with cards.
-/// `{"cards": []}` means "nothing to say" (the default: no noise). For `trd-patient-view` every
-/// prefetch key except `patient` is required: a key that is missing or holds an OperationOutcome
-/// (the EHR's prefetch failed) gets **412** with an OperationOutcome naming the keys, because the
-/// assessment would otherwise be built on incomplete history. `null` means "no such data" and is fine.
+/// `{"cards": []}` means "nothing to say" (the default: no noise). Every prefetch key except
+/// `patient` is required. A key that is missing or holds an OperationOutcome (the EHR's prefetch
+/// failed) is fetched from `fhirServer` with the `fhirAuthorization` token — all keys in parallel,
+/// following `next` pages up to a cap, under one deadline — when that server is on the service's
+/// allow-list. When the data can be neither prefetched nor fetched, the answer is **412** with an
+/// OperationOutcome naming each key; a partial fetch gives cards plus a data issue saying what is
+/// incomplete. `null` means "no such data" and is never fetched.
 #[utoipa::path(
     post, path = "/cds-services/{id}", tag = "CDS Hooks",
     params(("id" = String, Path, description = "Service id from discovery, e.g. `trd-patient-view`")),
