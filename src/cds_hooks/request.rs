@@ -176,8 +176,15 @@ fn validate_request(req: &CdsRequest) -> Result<(), WireError> {
 
 /// Parse the patient-view context.
 pub fn patient_view_context(raw: &RawValue) -> Result<PatientViewContext, WireError> {
+    let ctx: PatientViewContext = parse_context(raw)?;
+    require_ids(&ctx.patient_id, &ctx.user_id)?;
+    Ok(ctx)
+}
+
+/// Parse a hook context, naming the failing field as `context.<path>`.
+fn parse_context<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Result<T, WireError> {
     let de = &mut serde_json::Deserializer::from_str(raw.get());
-    let ctx: PatientViewContext = serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let w = path_error(e);
         WireError::new(
             format!(
@@ -186,14 +193,18 @@ pub fn patient_view_context(raw: &RawValue) -> Result<PatientViewContext, WireEr
             ),
             w.problem,
         )
-    })?;
-    if ctx.patient_id.trim().is_empty() {
+    })
+}
+
+/// `patientId` and `userId` are required and must not be blank.
+fn require_ids(patient_id: &str, user_id: &str) -> Result<(), WireError> {
+    if patient_id.trim().is_empty() {
         return Err(WireError::new("context.patientId", "must not be empty"));
     }
-    if ctx.user_id.trim().is_empty() {
+    if user_id.trim().is_empty() {
         return Err(WireError::new("context.userId", "must not be empty"));
     }
-    Ok(ctx)
+    Ok(())
 }
 
 /// order-select / order-sign context (CDS Hooks hook library). `draftOrders` stays raw JSON: the FHIR
@@ -224,23 +235,8 @@ pub enum OrderHook {
 
 /// Parse an order-select (`selections` required) or order-sign context.
 pub fn order_context(raw: &RawValue, hook: OrderHook) -> Result<OrderContext, WireError> {
-    let de = &mut serde_json::Deserializer::from_str(raw.get());
-    let ctx: OrderContext = serde_path_to_error::deserialize(de).map_err(|e| {
-        let w = path_error(e);
-        WireError::new(
-            format!(
-                "context.{}",
-                w.field.trim_start_matches('$').trim_start_matches('.')
-            ),
-            w.problem,
-        )
-    })?;
-    if ctx.patient_id.trim().is_empty() {
-        return Err(WireError::new("context.patientId", "must not be empty"));
-    }
-    if ctx.user_id.trim().is_empty() {
-        return Err(WireError::new("context.userId", "must not be empty"));
-    }
+    let ctx: OrderContext = parse_context(raw)?;
+    require_ids(&ctx.patient_id, &ctx.user_id)?;
     if !ctx.draft_orders.get().trim_start().starts_with('{') {
         return Err(WireError::new(
             "context.draftOrders",

@@ -1,6 +1,5 @@
 //! `POST /api/v1/assessments`: a FHIR Bundle in, the Assessment JSON out.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -12,7 +11,7 @@ use crate::clinical::Assessment;
 use crate::http::AppState;
 use crate::http::audit::{CallAudit, record_call};
 use crate::http::errors::{ApiError, OperationOutcome};
-use crate::http::routes::require_json;
+use crate::http::routes::{query_params, require_json};
 use crate::pipeline::assess_documents;
 
 /// Assess one patient from a FHIR Bundle.
@@ -41,22 +40,7 @@ pub async fn assess(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let q =
-        web::Query::<HashMap<String, String>>::from_query(http.query_string()).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("query string: {e}"),
-            )
-        })?;
-    if let Some(k) = q.keys().find(|k| k.as_str() != "as_of") {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("{k}: unknown parameter (expected as_of)"),
-        )
-        .at(k.clone()));
-    }
+    let q = query_params(&http, &["as_of"])?;
     let as_of = match q.get("as_of") {
         None => OffsetDateTime::now_utc().date(),
         Some(v) => crate::dates::parse_day(v).ok_or_else(|| {

@@ -1,7 +1,5 @@
 //! Feedback: what the clinician did with a card, and the analytics over it.
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Serialize;
@@ -13,7 +11,7 @@ use crate::cds_hooks::discovery::find_service;
 use crate::cds_hooks::feedback::{FeedbackOutcome, FeedbackRequest, parse_feedback};
 use crate::http::AppState;
 use crate::http::errors::{ApiError, OperationOutcome};
-use crate::http::routes::require_json;
+use crate::http::routes::{query_params, require_json};
 use crate::store::{self, FeedbackEntry, FeedbackSummary};
 
 /// Acknowledgement: every entry is durably stored (or was already).
@@ -131,22 +129,7 @@ pub async fn summary(
     state: web::Data<AppState>,
     http: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q =
-        web::Query::<HashMap<String, String>>::from_query(http.query_string()).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                format!("query string: {e}"),
-            )
-        })?;
-    if let Some(k) = q.keys().find(|k| !matches!(k.as_str(), "from" | "to")) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            format!("{k}: unknown parameter (expected from, to)"),
-        )
-        .at(k.clone()));
-    }
+    let q = query_params(&http, &["from", "to"])?;
     let now = OffsetDateTime::now_utc();
     let to = q
         .get("to")

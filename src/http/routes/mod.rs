@@ -14,6 +14,33 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::errors::ApiError;
 
+/// Query parameters, refusing any name not in `allowed` (400 naming it).
+pub fn query_params(
+    req: &HttpRequest,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let q = actix_web::web::Query::<std::collections::HashMap<String, String>>::from_query(
+        req.query_string(),
+    )
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("query string: {e}"),
+        )
+    })?
+    .into_inner();
+    if let Some(k) = q.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("{k}: unknown parameter (expected {})", allowed.join(", ")),
+        )
+        .at(k.clone()));
+    }
+    Ok(q)
+}
+
 /// Require a JSON body (`application/json` or `application/fhir+json`, any parameters).
 pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     let ct = req
