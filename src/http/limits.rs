@@ -94,12 +94,25 @@ pub fn scan_json(bytes: &[u8], depth_limit: usize) -> JsonShape {
                 let start = i + 1;
                 let mut j = start;
                 let mut escaped = false;
-                while j < bytes.len() && bytes[j] != b'"' {
-                    if bytes[j] == b'\\' {
-                        escaped = true;
-                        j += 1;
+                // Jump to the next quote or backslash (strings are most of a FHIR body).
+                loop {
+                    match bytes
+                        .get(j..)
+                        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                    {
+                        Some(k) if bytes[j + k] == b'"' => {
+                            j += k;
+                            break;
+                        }
+                        Some(k) => {
+                            escaped = true;
+                            j += k + 2;
+                        }
+                        None => {
+                            j = bytes.len();
+                            break;
+                        }
                     }
-                    j += 1;
                 }
                 let end = j.min(bytes.len());
                 let is_key = stack.last().is_some_and(|f| f.object && f.expect);
