@@ -507,6 +507,13 @@ fn match_medication<'k>(
 /// `Patient/<id>` of a relative or absolute reference to a Patient (history suffix dropped);
 /// `None` for other forms (`urn:uuid:…`, other resource types).
 pub(crate) fn patient_ref(reference: &str) -> Option<String> {
+    // The common case, `Patient/<id>`, needs no substring search (this runs once per resource).
+    if let Some(id) = reference.strip_prefix("Patient/")
+        && !id.is_empty()
+        && !id.contains('/')
+    {
+        return Some(reference.to_string());
+    }
     let r = reference.split("/_history/").next().unwrap_or(reference);
     let at = r.rfind("Patient/")?;
     if at > 0 && !r[..at].ends_with('/') {
