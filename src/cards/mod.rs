@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::cds_hooks::card::{Card, Indicator, OverrideReason, Source, Suggestions, Summary};
 use crate::clinical::{Assessment, FlagCode, Priority, RecommendationCode, Status};
 use crate::fhir::record::PatientRecord;
-use crate::knowledge::{DrugClass, DrugRole, KnowledgeBase};
+use crate::knowledge::KnowledgeBase;
 
 pub use detail::md_escape;
 
@@ -296,23 +296,6 @@ fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Sourc
     }
 }
 
-/// Is the patient currently exposed to something that protects against an antidepressant-induced
-/// switch (a mood stabiliser or an antipsychotic)?
-fn on_mood_stabiliser(a: &Assessment, record: &PatientRecord, kb: &KnowledgeBase) -> bool {
-    let gap = kb.params().max_gap_days;
-    record.exposures.iter().any(|e| {
-        let Some(ing) = kb.ingredient(&e.ingredient) else {
-            return false;
-        };
-        let protective = ing.mood_stabiliser
-            || (ing.class == DrugClass::Antipsychotic && ing.role == DrugRole::Augmentation);
-        let current = e.start <= a.as_of
-            && e.end
-                .is_none_or(|end| crate::dates::days_between(end, a.as_of) <= gap);
-        protective && current
-    })
-}
-
 fn bipolar_card(
     a: &Assessment,
     record: &PatientRecord,
@@ -321,7 +304,7 @@ fn bipolar_card(
     source: &Source,
 ) -> Option<RenderedCard> {
     let running: Vec<_> = a.trials.iter().filter(|t| t.end.is_none()).collect();
-    if running.is_empty() || on_mood_stabiliser(a, record, kb) {
+    if running.is_empty() || crate::clinical::exposures::on_mood_stabiliser(record, kb, a.as_of) {
         return None;
     }
     let kind = CardKind::BipolarAntidepressant;

@@ -11,8 +11,26 @@
 
 use time::Date;
 
-use crate::fhir::record::Exposure;
-use crate::knowledge::{Ingredient, KnowledgeBase};
+use crate::fhir::record::{Exposure, PatientRecord};
+use crate::knowledge::{DrugClass, DrugRole, Ingredient, KnowledgeBase};
+
+/// Protects a bipolar patient from an antidepressant-induced switch: a mood stabiliser or an
+/// antipsychotic augmentation agent (the patient-view bipolar card and the order hooks' bipolar rule).
+pub fn protects_against_switch(i: &Ingredient) -> bool {
+    i.mood_stabiliser || (i.class == DrugClass::Antipsychotic && i.role == DrugRole::Augmentation)
+}
+
+/// Is the patient on such an agent as of `as_of` (running, or stopped within `max_gap_days`)?
+pub fn on_mood_stabiliser(record: &PatientRecord, kb: &KnowledgeBase, as_of: time::Date) -> bool {
+    let gap = kb.params().max_gap_days;
+    record.exposures.iter().any(|e| {
+        kb.ingredient(&e.ingredient)
+            .is_some_and(protects_against_switch)
+            && e.start <= as_of
+            && e.end
+                .is_none_or(|end| crate::dates::days_between(end, as_of) <= gap)
+    })
+}
 
 /// A calendar day as a Julian day number.
 pub type Day = i64;

@@ -40,7 +40,9 @@ use super::model::{Assessment, FlagCode, Outcome, Priority, RecommendationCode, 
 use crate::dates::{add_days, days_between};
 use crate::fhir::reader::DraftOrder;
 use crate::fhir::record::PatientRecord;
-use crate::knowledge::{DrugClass, DrugRole, Ingredient, KnowledgeBase};
+use crate::knowledge::{DrugRole, Ingredient, KnowledgeBase};
+
+use super::exposures::{on_mood_stabiliser, protects_against_switch};
 
 /// Which drafts to evaluate.
 #[derive(Debug, Clone, Copy)]
@@ -347,11 +349,6 @@ fn repeat_failed_class(
     })
 }
 
-/// A mood stabiliser or an antipsychotic augmentation agent.
-fn protective(i: &Ingredient) -> bool {
-    i.mood_stabiliser || (i.class == DrugClass::Antipsychotic && i.role == DrugRole::Augmentation)
-}
-
 fn bipolar_monotherapy(
     record: &PatientRecord,
     a: &Assessment,
@@ -363,16 +360,11 @@ fn bipolar_monotherapy(
         .flags
         .iter()
         .find(|f| f.code == FlagCode::BipolarSpectrum)?;
-    let gap = kb.params().max_gap_days;
-    let current = record.exposures.iter().any(|e| {
-        kb.ingredient(&e.ingredient).is_some_and(protective)
-            && e.start <= as_of
-            && e.end.is_none_or(|end| days_between(end, as_of) <= gap)
+    let current = on_mood_stabiliser(record, kb, as_of);
+    let drafted = drafts.iter().flat_map(|d| &d.ingredients).any(|i| {
+        kb.ingredient(&i.ingredient)
+            .is_some_and(protects_against_switch)
     });
-    let drafted = drafts
-        .iter()
-        .flat_map(|d| &d.ingredients)
-        .any(|i| kb.ingredient(&i.ingredient).is_some_and(protective));
     (!current && !drafted).then(|| FindingKind::BipolarMonotherapy {
         evidence: flag.evidence.clone(),
     })

@@ -201,15 +201,23 @@ pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
                 format!("{met_why}; no failed antidepressant combination on record."),
             ));
         }
-        if !has(FlagCode::PriorTms) {
-            if i.site.tms_available {
-                out.push((
-                    R::ReferTms,
-                    format!("{met_why}; no prior TMS in this episode."),
-                ));
+        // §9: a treatment the site does not offer is never recommended; specialist-review instead.
+        let mut offer = |available: bool, code: R, treatment: &str, why: String| {
+            if available {
+                out.push((code, why));
             } else {
-                specialist.push("TMS would be indicated but is not offered at this site".into());
+                specialist.push(format!(
+                    "{treatment} would be indicated but is not offered at this site"
+                ));
             }
+        };
+        if !has(FlagCode::PriorTms) {
+            offer(
+                i.site.tms_available,
+                R::ReferTms,
+                "TMS",
+                format!("{met_why}; no prior TMS in this episode."),
+            );
         }
         let tr = i.staging.thase_rush;
         let mgh = i.staging.mgh_s;
@@ -224,25 +232,20 @@ pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
             }
         );
         if escalate && !has(FlagCode::PriorEsketamine) {
-            if i.site.esketamine_available {
-                out.push((
-                    R::ReferEsketamine,
-                    format!("{esc_why}; no prior esketamine in this episode."),
-                ));
-            } else {
-                specialist
-                    .push("esketamine would be indicated but is not offered at this site".into());
-            }
+            offer(
+                i.site.esketamine_available,
+                R::ReferEsketamine,
+                "esketamine",
+                format!("{esc_why}; no prior esketamine in this episode."),
+            );
         }
         if escalate && !i.facts.failed_ect_course {
-            if i.site.ect_available {
-                out.push((
-                    R::ReferEct,
-                    format!("{esc_why}; no failed ECT course in this episode."),
-                ));
-            } else {
-                specialist.push("ECT would be indicated but is not offered at this site".into());
-            }
+            offer(
+                i.site.ect_available,
+                R::ReferEct,
+                "ECT",
+                format!("{esc_why}; no failed ECT course in this episode."),
+            );
         }
     }
     if matches!(i.status, Status::Met | Status::Possible) {

@@ -397,12 +397,7 @@ fn ratio_strength(r: &wire::Ratio<'_>) -> Option<Strength> {
         .unwrap_or("mg")
         .trim()
         .to_ascii_lowercase();
-    let f = match nu.as_str() {
-        "mg" => 1.0,
-        "ug" | "mcg" | "µg" => 0.001,
-        "g" => 1000.0,
-        _ => return None,
-    };
+    let f = dosage::mass_factor(&nu)?;
     let (dv, du) = match r.denominator.get() {
         Some(d) => (
             match d.value {

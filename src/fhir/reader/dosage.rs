@@ -398,7 +398,7 @@ pub fn dispense_fallback(
 // ---------------------------------------------------------------------------------------------
 
 /// Mass unit factor to mg.
-fn mass_factor(u: &str) -> Option<f64> {
+pub(crate) fn mass_factor(u: &str) -> Option<f64> {
     match u {
         "mg" => Some(1.0),
         "mcg" | "ug" | "µg" => Some(0.001),
