@@ -70,7 +70,8 @@ impl fmt::Display for Reject {
             MissingKid => write!(f, "no kid in the header"),
             CritUnsupported => write!(f, "crit header present (no extension is understood)"),
             MissingClaim(c) => write!(f, "claim {c} missing or not of the right type"),
-            UntrustedIssuer(iss) => write!(f, "iss '{iss}' is not a trusted client"),
+            // Debug formatting escapes control characters: these values are attacker-chosen.
+            UntrustedIssuer(iss) => write!(f, "iss {iss:?} is not a trusted client"),
             AudienceMismatch => write!(f, "aud is not the URL invoked"),
             Expired => write!(f, "token expired"),
             IssuedInFuture => write!(f, "iat in the future"),
@@ -78,7 +79,7 @@ impl fmt::Display for Reject {
             LifetimeTooLong(s) => write!(f, "exp - iat = {s} s exceeds the accepted lifetime"),
             TenantNotAllowed => write!(f, "tenant not allowed for this client"),
             JkuNotAllowed => write!(f, "jku not on the client's allow-list"),
-            UnknownKid(kid) => write!(f, "no key with kid '{kid}' for this client"),
+            UnknownKid(kid) => write!(f, "no key with kid {kid:?} for this client"),
             KeysUnavailable(why) => write!(f, "client keys unavailable: {why}"),
             KeyAlgMismatch => write!(f, "key does not match the header alg"),
             BadSignature(why) => write!(f, "signature or claims rejected: {why}"),
