@@ -103,6 +103,10 @@ pub async fn assess(
 }
 
 fn check_is_bundle(text: &str) -> Result<(), ApiError> {
+    // The common case without a second full parse (the reader parses the body next).
+    if crate::cds_hooks::prefetch::leading_resource_type(text.trim_start()) == Some("Bundle") {
+        return Ok(());
+    }
     #[derive(serde::Deserialize)]
     struct Head<'a> {
         #[serde(rename = "resourceType", borrow)]
