@@ -65,14 +65,12 @@ pub struct Coding {
     pub display: Option<String>,
 }
 
-/// The card's source: a label naming the service and knowledge-base version; optional url and topic.
+/// The card's source: a label naming the service and knowledge-base version; optional url.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Source {
     label: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    topic: Option<Coding>,
 }
 
 impl Source {
@@ -81,18 +79,10 @@ impl Source {
         if label.trim().is_empty() {
             return Err(WireError::new("source.label", "must not be empty"));
         }
-        Ok(Source {
-            label,
-            url: None,
-            topic: None,
-        })
+        Ok(Source { label, url: None })
     }
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into()).filter(|u: &String| !u.is_empty());
-        self
-    }
-    pub fn with_topic(mut self, topic: Coding) -> Self {
-        self.topic = Some(topic);
         self
     }
 }
