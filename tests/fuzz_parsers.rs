@@ -329,13 +329,18 @@ proptest! {
         no_panic("feedback-bytes", &text, || { let _ = parse_feedback(&bytes); })?;
     }
 
-    /// The limits scanner never panics, and agrees with serde_json on the depth of valid JSON.
+    /// The limits scanner never panics, and agrees with serde_json on the depth, `entry` elements
+    /// and top-level `prefetch` keys of valid JSON, compact or pretty-printed.
     #[test]
     fn json_scanner(seed in any::<usize>(), ops in ops(), junk in prop::collection::vec(any::<u8>(), 0..256)) {
         let (_, v) = mutated(seed, &ops);
-        let text = v.to_string();
-        let shape = scan_json(text.as_bytes(), 10_000);
-        prop_assert_eq!(shape.depth, depth(&v));
+        let v = json!({"hook": "patient-view", "prefetch": {"a": v.clone(), "b": {"entry": [v, "\\\"", 1]}}});
+        for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
+            let shape = scan_json(text.as_bytes(), 10_000);
+            prop_assert_eq!(shape.depth, depth(&v));
+            prop_assert_eq!(shape.entries, entries(&v));
+            prop_assert_eq!(shape.prefetch_keys, 2);
+        }
         let _ = scan_json(&junk, 4);
     }
 
@@ -343,6 +348,21 @@ proptest! {
     #[test]
     fn b64url_never_panics(s in ".{0,64}") {
         let _ = b64url_decode(&s);
+    }
+}
+
+/// Elements of every array held by an `entry` key, at any depth.
+fn entries(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => a.iter().map(entries).sum(),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Array(a) if k == "entry" => a.len() + entries(v),
+                _ => entries(v),
+            })
+            .sum(),
+        _ => 0,
     }
 }
 

@@ -256,17 +256,18 @@ pub async fn json_body(
             ),
         )
     };
-    if req
+    let declared_len = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limits.max_body_bytes)
-    {
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > limits.max_body_bytes) {
         return Ok(reject(req, too_large()).map_into_right_body());
     }
     let mut payload = req.take_payload();
-    let mut body = BytesMut::new();
+    // One allocation of the declared size (already checked against the limit) instead of
+    // doubling and copying a 60 KB body four times; a wrong Content-Length only costs a regrow.
+    let mut body = BytesMut::with_capacity(declared_len.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk?;
         if body.len() + chunk.len() > limits.max_body_bytes {
