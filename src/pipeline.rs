@@ -1,14 +1,14 @@
 //! One engine, three doors: the hook endpoints, the assessment API and the command line all go
-//! through [`assess_documents`] (FHIR JSON → record → assessment).
+//! through [`assess`] (FHIR JSON → record → assessment).
 
 use time::Date;
 
 use crate::clinical::{self, Assessment, SiteConfig};
-use crate::fhir::reader::{self, ReadError};
+use crate::fhir::reader::{self, Document, ReadError};
 use crate::fhir::record::PatientRecord;
 use crate::knowledge::KnowledgeBase;
 
-/// Read FHIR documents (Bundles or resources) and assess the patient as of `as_of`.
+/// Read FHIR JSON documents (Bundles or resources) and assess the patient as of `as_of`.
 /// `patient` (e.g. `Patient/p1` from the hook context) overrides what the data says.
 pub fn assess_documents(
     docs: &[&str],
@@ -17,7 +17,19 @@ pub fn assess_documents(
     site: &SiteConfig,
     as_of: Date,
 ) -> Result<(PatientRecord, Assessment), ReadError> {
-    let mut record = reader::read_documents(docs, kb)?;
+    let docs: Vec<Document<'_>> = docs.iter().map(|d| Document::Json(d)).collect();
+    assess(&docs, patient, kb, site, as_of)
+}
+
+/// [`assess_documents`] for documents that may already be parsed (a hook's prefetch).
+pub fn assess(
+    docs: &[Document<'_>],
+    patient: Option<&str>,
+    kb: &KnowledgeBase,
+    site: &SiteConfig,
+    as_of: Date,
+) -> Result<(PatientRecord, Assessment), ReadError> {
+    let mut record = reader::read_all(docs, kb)?;
     if let Some(p) = patient {
         record.patient = Some(p.to_string());
     }

@@ -339,8 +339,8 @@ async fn without_prefetch_the_real_fhir_server_gives_the_same_assessment() {
                 .unwrap_or_else(|e| panic!("{file}: {e}"));
             assert!(g.notes.is_empty(), "{file}: {:?}", g.notes);
             let patient = format!("Patient/{id}");
-            let (record, a) = trd_cds::pipeline::assess_documents(
-                &g.as_strs(),
+            let (record, a) = trd_cds::pipeline::assess(
+                &g.documents(),
                 Some(&patient),
                 &kb,
                 &SiteConfig::default(),

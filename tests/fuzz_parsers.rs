@@ -21,10 +21,11 @@ use trd_cds::cards::{self, CardContext};
 use trd_cds::cds_hooks::feedback::parse_feedback;
 use trd_cds::cds_hooks::request::{parse_request, patient_view_context};
 use trd_cds::clinical::SiteConfig;
+use trd_cds::fhir::reader::Document;
 use trd_cds::http::auth::verify::b64url_decode;
 use trd_cds::http::limits::scan_json;
 use trd_cds::knowledge::KnowledgeBase;
-use trd_cds::pipeline::assess_documents;
+use trd_cds::pipeline::{assess, assess_documents};
 
 fn kb() -> &'static KnowledgeBase {
     static KB: OnceLock<KnowledgeBase> = OnceLock::new();
@@ -235,8 +236,8 @@ fn request_path(body: &[u8]) {
     if let Ok(req) = parse_request(body) {
         let _ = patient_view_context(&req.context);
         if let Some(prefetch) = &req.prefetch {
-            let docs: Vec<&str> = prefetch.values().map(|r| r.get()).collect();
-            if let Ok((record, a)) = assess_documents(
+            let docs: Vec<Document> = prefetch.values().map(Document::Parsed).collect();
+            if let Ok((record, a)) = assess(
                 &docs,
                 Some("Patient/p1"),
                 kb(),

@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::value::RawValue;
-
 use super::WireError;
+use crate::fhir::reader::wire::AnyResource;
 
 /// One prefetch template of a service.
 #[derive(Debug, Clone, Copy)]
@@ -20,8 +19,8 @@ pub struct Template {
 /// What the client sent for one key.
 #[derive(Debug)]
 pub enum PrefetchValue<'a> {
-    /// A FHIR resource or Bundle (raw JSON, parsed later by the FHIR reader).
-    Present(&'a RawValue),
+    /// A FHIR resource or Bundle (parsed with the request into the reader's wire structs).
+    Present(&'a AnyResource<'a>),
     /// `null`: the client knows there is no data.
     Null,
     /// The client tried and failed; the OperationOutcome's text, for the 412 diagnostics.
@@ -32,60 +31,24 @@ pub enum PrefetchValue<'a> {
 
 /// Classify the value sent under `key`. A value that is none of the four allowed shapes is a 400.
 pub fn classify<'a>(
-    prefetch: Option<&'a BTreeMap<String, Box<RawValue>>>,
+    prefetch: Option<&'a BTreeMap<String, AnyResource<'a>>>,
     key: &str,
 ) -> Result<PrefetchValue<'a>, WireError> {
-    let Some(raw) = prefetch.and_then(|p| p.get(key)) else {
+    let Some(value) = prefetch.and_then(|p| p.get(key)) else {
         return Ok(PrefetchValue::Missing);
     };
-    let text = raw.get().trim_start();
-    if text == "null" {
-        return Ok(PrefetchValue::Null);
-    }
-    if !text.starts_with('{') {
-        return Err(WireError::new(
+    match value {
+        AnyResource::NotObject("null") => Ok(PrefetchValue::Null),
+        AnyResource::NotObject(_) => Err(WireError::new(
             format!("prefetch.{key}"),
             "must be a FHIR resource, a Bundle, null or an OperationOutcome",
-        ));
-    }
-    // Fast path: FHIR JSON almost always starts with its resourceType; reading it there avoids
-    // scanning the whole (possibly large) document a second time. The reader validates it fully.
-    if let Some(t) = leading_resource_type(text)
-        && t != "OperationOutcome"
-    {
-        return Ok(PrefetchValue::Present(raw));
-    }
-    #[derive(serde::Deserialize)]
-    struct Head<'b> {
-        #[serde(rename = "resourceType", borrow)]
-        resource_type: Option<&'b str>,
-        #[serde(default)]
-        issue: Option<Vec<Issue>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Issue {
-        #[serde(default)]
-        diagnostics: Option<String>,
-    }
-    let head: Head = serde_json::from_str(raw.get()).map_err(|e| {
-        WireError::new(format!("prefetch.{key}"), format!("invalid FHIR JSON: {e}"))
-    })?;
-    match head.resource_type {
-        None | Some("") => Err(WireError::new(
+        )),
+        AnyResource::NoType => Err(WireError::new(
             format!("prefetch.{key}.resourceType"),
             "is missing",
         )),
-        Some("OperationOutcome") => {
-            let text = head
-                .issue
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|i| i.diagnostics)
-                .collect::<Vec<_>>()
-                .join("; ");
-            Ok(PrefetchValue::OperationOutcome(text))
-        }
-        Some(_) => Ok(PrefetchValue::Present(raw)),
+        AnyResource::OperationOutcome(o) => Ok(PrefetchValue::OperationOutcome(o.diagnostics())),
+        other => Ok(PrefetchValue::Present(other)),
     }
 }
 
@@ -113,7 +76,7 @@ pub fn render(template: &str, context: &[(&str, &str)]) -> String {
 mod tests {
     use super::*;
 
-    fn map(json: &str) -> BTreeMap<String, Box<RawValue>> {
+    fn map(json: &str) -> BTreeMap<String, AnyResource<'_>> {
         serde_json::from_str(json).unwrap()
     }
 
@@ -175,11 +138,19 @@ mod tests {
             None
         );
         assert_eq!(leading_resource_type(r#"{"resourceType":""}"#), None);
-        // An OperationOutcome still takes the full path (its diagnostics are needed).
-        let m =
-            map(r#"{"a":{"resourceType":"OperationOutcome","issue":[{"diagnostics":"down"}]}}"#);
+    }
+
+    #[test]
+    fn operation_outcome_diagnostics_wherever_resource_type_is() {
+        let m = map(
+            r#"{"a":{"resourceType":"OperationOutcome","issue":[{"diagnostics":"down"},{"code":"x"},{"diagnostics":"again"}]},
+                "b":{"issue":[{"diagnostics":"late type"}],"resourceType":"OperationOutcome"}}"#,
+        );
         assert!(
-            matches!(classify(Some(&m), "a").unwrap(), PrefetchValue::OperationOutcome(t) if t == "down")
+            matches!(classify(Some(&m), "a").unwrap(), PrefetchValue::OperationOutcome(t) if t == "down; again")
+        );
+        assert!(
+            matches!(classify(Some(&m), "b").unwrap(), PrefetchValue::OperationOutcome(t) if t == "late type")
         );
     }
 

@@ -9,9 +9,12 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::WireError;
+use crate::fhir::reader::wire::AnyResource;
 
-/// A CDS Hooks request body. `context` and each prefetch value stay raw JSON until the hook and
-/// the prefetch key say how to read them (no double parsing, no `Value` trees of whole bundles).
+// `context` stays raw JSON until the hook says how to read it; each prefetch value is parsed
+// once, here, straight into the FHIR reader's borrowed wire structs (no second pass over the
+// body, no copies, no `Value` trees of whole bundles).
+/// A CDS Hooks request body: the hook, its context and the prefetched FHIR data.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
@@ -28,7 +31,8 @@ use super::WireError;
         "observations": null, "procedures": null
     }
 }))]
-pub struct CdsRequest {
+#[serde(bound(deserialize = "'de: 'a"))]
+pub struct CdsRequest<'a> {
     /// The hook that fired, e.g. `patient-view`. Must match the service's hook.
     pub hook: String,
     /// UUID of this hook call.
@@ -44,7 +48,7 @@ pub struct CdsRequest {
     /// Prefetch key → FHIR resource, searchset Bundle, `null` (known to be empty) or OperationOutcome (prefetch failed).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub prefetch: Option<BTreeMap<String, Box<RawValue>>>,
+    pub prefetch: Option<BTreeMap<String, AnyResource<'a>>>,
     /// Reverse-domain keyed extensions; ignored.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -87,9 +91,21 @@ pub struct PatientViewContext {
 }
 
 /// Parse a request body, naming the failing field (`hook`, `context`, `prefetch.conditions`, ...).
-pub fn parse_request(body: &[u8]) -> Result<CdsRequest, WireError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let req: CdsRequest = serde_path_to_error::deserialize(de).map_err(path_error)?;
+pub fn parse_request(body: &[u8]) -> Result<CdsRequest<'_>, WireError> {
+    // Path tracking wraps every value of the (large) prefetch: pay for it only to explain a
+    // failure, by parsing the body again. Both parses see the same bytes, so they fail alike.
+    let req: CdsRequest = match serde_json::from_slice(body) {
+        Ok(req) => req,
+        Err(_) => {
+            let de = &mut serde_json::Deserializer::from_slice(body);
+            return Err(
+                match serde_path_to_error::deserialize::<_, CdsRequest>(de) {
+                    Err(e) => path_error(e),
+                    Ok(_) => WireError::new("$", "unreadable request"),
+                },
+            );
+        }
+    };
     validate_request(&req)?;
     Ok(req)
 }
@@ -298,7 +314,17 @@ mod tests {
         assert_eq!(e.field, "hookInstance");
         let e = parse_request(body(r#","prefetch":{"a":1,"b":[}"#).as_bytes()).unwrap_err();
         assert!(e.problem.contains("line 1"), "{e}");
-        let req = parse_request(body("").as_bytes()).unwrap();
+        // The failure is explained by the path-tracking re-parse, down into a prefetch document.
+        assert!(e.field.starts_with("prefetch.b"), "{e}");
+        let e = parse_request(
+            body(r#","prefetch":{"c":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Condition","id":"a","id":"b"}}]}}"#)
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert!(e.field.starts_with("prefetch.c.entry"), "{e}");
+        assert!(e.problem.contains("duplicate field"), "{e}");
+        let text = body("");
+        let req = parse_request(text.as_bytes()).unwrap();
         let raw = RawValue::from_string(r#"{"userId":"Practitioner/1"}"#.into()).unwrap();
         assert_eq!(
             patient_view_context(&raw).unwrap_err().field,

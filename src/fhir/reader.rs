@@ -10,7 +10,7 @@
 pub(crate) mod dosage;
 pub mod drafts;
 pub(crate) mod fhir_date;
-pub(crate) mod wire;
+pub mod wire;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -42,37 +42,64 @@ pub struct ReadError {
 
 /// Read one FHIR document: a Bundle (any type) or a single resource.
 pub fn read_bundle(json: &str, kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {
-    read_documents(&[json], kb)
+    read_all(&[Document::Json(json)], kb)
+}
+
+/// One input document: JSON text, or a resource already parsed into wire structs (a hook's
+/// prefetch is parsed with the request, so it is never parsed twice).
+#[derive(Debug, Clone, Copy)]
+pub enum Document<'a> {
+    Json(&'a str),
+    Parsed(&'a AnyResource<'a>),
+}
+
+/// Read several FHIR JSON documents into one record (see [`read_all`]).
+pub fn read_documents(docs: &[&str], kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {
+    let docs: Vec<Document<'_>> = docs.iter().map(|d| Document::Json(d)).collect();
+    read_all(&docs, kb)
 }
 
 /// Read several FHIR documents (e.g. the prefetch values of a hook call) into one record.
 /// Medications referenced across documents (`Medication/x`, `urn:uuid:` fullUrls) are resolved.
-pub fn read_documents(docs: &[&str], kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {
-    let mut parsed = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.iter().enumerate() {
-        let path = if docs.len() == 1 {
+pub fn read_all(docs: &[Document<'_>], kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {
+    let path = |i: usize| {
+        if docs.len() == 1 {
             "$".to_string()
         } else {
             format!("documents[{i}]")
+        }
+    };
+    let mut from_text = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if let Document::Json(json) = doc {
+            let r = wire::parse_document(json).map_err(|e| ReadError {
+                field: path(i),
+                problem: format!("not valid JSON: {e}"),
+            })?;
+            from_text.push(r);
+        }
+    }
+    let mut from_text = from_text.iter();
+    let mut parsed = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.iter().enumerate() {
+        let r = match doc {
+            Document::Parsed(r) => *r,
+            Document::Json(_) => from_text.next().expect("one parse per text document"),
         };
-        let r = wire::parse_document(doc).map_err(|e| ReadError {
-            field: path.clone(),
-            problem: format!("not valid JSON: {e}"),
-        })?;
         match r {
             AnyResource::NotObject(kind) => {
                 return Err(ReadError {
-                    field: path,
+                    field: path(i),
                     problem: format!("expected a FHIR resource, found {kind}"),
                 });
             }
             AnyResource::NoType => {
                 return Err(ReadError {
-                    field: path,
+                    field: path(i),
                     problem: "missing resourceType".into(),
                 });
             }
-            r => parsed.push((path, r)),
+            r => parsed.push((path(i), r)),
         }
     }
 
@@ -176,6 +203,7 @@ fn type_name(r: &AnyResource<'_>) -> &'static str {
         AnyResource::Observation(_) => "Observation",
         AnyResource::Procedure(_) => "Procedure",
         AnyResource::Bundle(_) => "Bundle",
+        AnyResource::OperationOutcome(_) => "OperationOutcome",
         AnyResource::Other(_) | AnyResource::NoType | AnyResource::NotObject(_) => "Resource",
     }
 }
@@ -199,7 +227,7 @@ fn index_medications<'r, 'a>(items: &[Item<'r, 'a>]) -> MedIndex<'r, 'a> {
         let AnyResource::Medication(m) = it.res else {
             continue;
         };
-        let val = (!is_entered_in_error(m.status.as_ref())).then_some(m);
+        let val = (!is_entered_in_error(m.status.as_ref())).then_some(&**m);
         if let Some(id) = m.id.get() {
             idx.insert(Cow::Owned(format!("Medication/{id}")), val);
         }

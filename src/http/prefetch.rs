@@ -15,7 +15,6 @@
 //!   is used, and a data issue (`prefetch.<key>`) tells the clinician what is incomplete. So does an
 //!   optional key (`patient`) that could not be fetched.
 
-use std::borrow::Cow;
 use std::time::Instant as StdInstant;
 
 use actix_web::http::StatusCode;
@@ -25,9 +24,10 @@ use crate::cds_hooks::discovery::ServiceDef;
 use crate::cds_hooks::prefetch::{PrefetchValue, Template, classify, render};
 use crate::cds_hooks::request::CdsRequest;
 use crate::fhir::client::{
-    Fetched, FhirBase, FhirClient, PageHead, Refusal, Start, Stop, StopKind, encode_token,
-    page_head,
+    Fetched, FhirBase, FhirClient, Refusal, Start, Stop, StopKind, encode_token,
 };
+use crate::fhir::reader::Document;
+use crate::fhir::reader::wire::AnyResource;
 use crate::fhir::record::DataIssue;
 use crate::http::AppState;
 use crate::http::errors::{ApiError, Issue};
@@ -36,13 +36,27 @@ use crate::http::errors::{ApiError, Issue};
 /// but did not stop the assessment (reported to the clinician as data issues).
 #[derive(Debug, Default)]
 pub struct Gathered<'a> {
-    pub docs: Vec<Cow<'a, str>>,
+    pub docs: Vec<GatheredDoc<'a>>,
     pub notes: Vec<DataIssue>,
 }
 
+/// A prefetched document (parsed with the request) or a page the service fetched (JSON text).
+#[derive(Debug)]
+pub enum GatheredDoc<'a> {
+    Prefetched(&'a AnyResource<'a>),
+    Fetched(String),
+}
+
 impl Gathered<'_> {
-    pub fn as_strs(&self) -> Vec<&str> {
-        self.docs.iter().map(|d| d.as_ref()).collect()
+    /// The documents for the reader, in gathering order.
+    pub fn documents(&self) -> Vec<Document<'_>> {
+        self.docs
+            .iter()
+            .map(|d| match d {
+                GatheredDoc::Prefetched(r) => Document::Parsed(r),
+                GatheredDoc::Fetched(text) => Document::Json(text),
+            })
+            .collect()
     }
 }
 
@@ -51,7 +65,7 @@ impl Gathered<'_> {
 pub async fn gather<'a>(
     state: &AppState,
     service: &ServiceDef,
-    req: &'a CdsRequest,
+    req: &'a CdsRequest<'a>,
     tokens: &[(&str, &str)],
 ) -> Result<Gathered<'a>, ApiError> {
     // HOOK(auth): when the authenticated client has its own list of FHIR servers (trusted-client
@@ -72,7 +86,7 @@ pub async fn gather_with<'a>(
     fhir: &FhirClient,
     client_allowed: Option<&[String]>,
     service: &ServiceDef,
-    req: &'a CdsRequest,
+    req: &'a CdsRequest<'a>,
     tokens: &[(&str, &str)],
 ) -> Result<Gathered<'a>, ApiError> {
     let prefetch = req.prefetch.as_ref();
@@ -84,15 +98,17 @@ pub async fn gather_with<'a>(
     let mut needs: Vec<(&Template, Need)> = Vec::new();
     for t in service.prefetch {
         match classify(prefetch, t.key).map_err(ApiError::bad_request)? {
-            PrefetchValue::Present(raw) => {
-                out.docs.push(Cow::Borrowed(raw.get()));
-                // A paginated Bundle carries the JSON string "next"; most prefetched documents do
-                // not, and skipping the head parse saves a full scan of each. (A relation written
-                // with \u escapes would be missed; no FHIR server escapes ASCII letters.)
-                if raw.get().contains("\"next\"")
-                    && let Ok(PageHead::Data { next: Some(next) }) = page_head(raw.get())
+            PrefetchValue::Present(doc) => {
+                out.docs.push(GatheredDoc::Prefetched(doc));
+                if let AnyResource::Bundle(b) = doc
+                    && let Some(next) = b.next_url()
                 {
-                    needs.push((t, Need::Rest { next }));
+                    needs.push((
+                        t,
+                        Need::Rest {
+                            next: next.to_string(),
+                        },
+                    ));
                 }
             }
             PrefetchValue::Null => {}
@@ -186,7 +202,8 @@ pub async fn gather_with<'a>(
                     .stop
                     .as_ref()
                     .is_some_and(|s| s.kind == StopKind::Denied);
-                out.docs.extend(fetched.pages.into_iter().map(Cow::Owned));
+                out.docs
+                    .extend(fetched.pages.into_iter().map(GatheredDoc::Fetched));
                 match (&fetched.stop, have_some && !denied) {
                     (None, _) => {}
                     (Some(s), true) => {
@@ -260,7 +277,7 @@ impl NoAccess {
 fn access<'r>(
     fhir: &FhirClient,
     client_allowed: Option<&[String]>,
-    req: &'r CdsRequest,
+    req: &'r CdsRequest<'_>,
 ) -> Result<(FhirBase, Option<&'r str>), NoAccess> {
     let Some(server) = req.fhir_server.as_deref() else {
         return Err(NoAccess {

@@ -627,20 +627,74 @@ pub struct Entry<'a> {
 pub struct Bundle<'a> {
     #[serde(default)]
     pub entry: List<Obj<Entry<'a>>>,
+    /// Paging links: a prefetched searchset with a `next` link must be completed.
+    #[serde(default)]
+    pub link: List<Obj<BundleLink<'a>>>,
 }
 
-/// One resource, dispatched on `resourceType`.
+impl Bundle<'_> {
+    /// The URL of the `next` page, when there is one.
+    pub fn next_url(&self) -> Option<&str> {
+        self.link
+            .items
+            .iter()
+            .filter_map(Obj::ok)
+            .find(|l| l.relation.get() == Some("next"))
+            .and_then(|l| l.url.get())
+            .filter(|u| !u.trim().is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+pub struct BundleLink<'a> {
+    #[serde(default)]
+    pub relation: S<'a>,
+    #[serde(default)]
+    pub url: S<'a>,
+}
+
+/// An OperationOutcome: in a prefetch slot it means "the EHR's prefetch failed".
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+pub struct OperationOutcome<'a> {
+    #[serde(default)]
+    pub issue: List<Obj<OutcomeIssue<'a>>>,
+}
+
+impl OperationOutcome<'_> {
+    /// The issues' diagnostics, joined with `; ` (for a 412 message).
+    pub fn diagnostics(&self) -> String {
+        self.issue
+            .items
+            .iter()
+            .filter_map(|i| i.ok()?.diagnostics.get())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+pub struct OutcomeIssue<'a> {
+    #[serde(default)]
+    pub diagnostics: S<'a>,
+}
+
+/// One resource, dispatched on `resourceType`. Large resources are boxed so that a Bundle's
+/// entry list (moved as it grows) stays small.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyResource<'a> {
     Patient(Patient<'a>),
-    Condition(Condition<'a>),
+    Condition(Box<Condition<'a>>),
     MedicationStatement(Box<MedicationStatement<'a>>),
     MedicationRequest(Box<MedicationRequest<'a>>),
     MedicationDispense(Box<MedicationDispense<'a>>),
-    Medication(Medication<'a>),
+    Medication(Box<Medication<'a>>),
     Observation(Box<Observation<'a>>),
-    Procedure(Procedure<'a>),
+    Procedure(Box<Procedure<'a>>),
     Bundle(Bundle<'a>),
+    OperationOutcome(OperationOutcome<'a>),
     /// A resource type the rules do not read (skipped).
     Other(Cow<'a, str>),
     /// A JSON object without a (string) `resourceType`.
@@ -656,7 +710,7 @@ where
 {
     Ok(match &*rtype {
         "Patient" => AnyResource::Patient(Patient::deserialize(d)?),
-        "Condition" => AnyResource::Condition(Condition::deserialize(d)?),
+        "Condition" => AnyResource::Condition(Box::new(Condition::deserialize(d)?)),
         "MedicationStatement" => {
             AnyResource::MedicationStatement(Box::new(MedicationStatement::deserialize(d)?))
         }
@@ -666,10 +720,11 @@ where
         "MedicationDispense" => {
             AnyResource::MedicationDispense(Box::new(MedicationDispense::deserialize(d)?))
         }
-        "Medication" => AnyResource::Medication(Medication::deserialize(d)?),
+        "Medication" => AnyResource::Medication(Box::new(Medication::deserialize(d)?)),
         "Observation" => AnyResource::Observation(Box::new(Observation::deserialize(d)?)),
-        "Procedure" => AnyResource::Procedure(Procedure::deserialize(d)?),
+        "Procedure" => AnyResource::Procedure(Box::new(Procedure::deserialize(d)?)),
         "Bundle" => AnyResource::Bundle(Bundle::deserialize(d)?),
+        "OperationOutcome" => AnyResource::OperationOutcome(OperationOutcome::deserialize(d)?),
         _ => {
             IgnoredAny::deserialize(d)?;
             AnyResource::Other(rtype)
@@ -750,6 +805,33 @@ pub fn parse_document(json: &str) -> Result<AnyResource<'_>, serde_json::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bundle_next_link() {
+        let next = |json: &str| match parse_document(json).unwrap() {
+            AnyResource::Bundle(b) => b.next_url().map(str::to_owned),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            next(
+                r#"{"resourceType":"Bundle","link":[{"relation":"self","url":"a"},{"relation":"next","url":"b"}]}"#
+            ),
+            Some("b".into())
+        );
+        assert_eq!(
+            next(r#"{"resourceType":"Bundle","link":[{"relation":"next","url":" "}]}"#),
+            None
+        );
+        assert_eq!(
+            next(r#"{"resourceType":"Bundle","link":{"relation":"next"}}"#),
+            None
+        );
+        assert_eq!(
+            next(r#"{"resourceType":"Bundle","link":[1,{"relation":"next","url":7}]}"#),
+            None
+        );
+        assert_eq!(next(r#"{"resourceType":"Bundle"}"#), None);
+    }
 
     #[test]
     fn dispatches_and_borrows() {

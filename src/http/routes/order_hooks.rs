@@ -20,7 +20,7 @@ use crate::fhir::reader;
 use crate::http::AppState;
 use crate::http::errors::ApiError;
 use crate::http::prefetch::gather;
-use crate::pipeline::assess_documents;
+use crate::pipeline;
 
 /// What the call answers, for the response and the audit row.
 pub struct OrderAnswer {
@@ -37,12 +37,12 @@ fn bad(field: impl Into<String>, msg: impl Into<String>) -> ApiError {
 pub async fn order_hook(
     state: &AppState,
     service: &ServiceDef,
-    req: &CdsRequest,
+    req: &CdsRequest<'_>,
     hook: OrderHook,
 ) -> Result<OrderAnswer, ApiError> {
     let ctx = order_context(&req.context, hook).map_err(ApiError::bad_request)?;
     let gathered = gather(state, service, req, &[("patientId", &ctx.patient_id)]).await?;
-    let docs = gathered.as_strs();
+    let docs = gathered.documents();
 
     let as_of = OffsetDateTime::now_utc().date();
     let patient = format!("Patient/{}", ctx.patient_id);
@@ -53,7 +53,7 @@ pub async fn order_hook(
     // The engine is pure and tested not to panic; this guard turns a bug into a 500.
     let computed = catch_unwind(AssertUnwindSafe(|| -> Result<_, ApiError> {
         let (record, mut assessment) =
-            assess_documents(&docs, Some(&patient), &state.kb, &state.site, as_of)
+            pipeline::assess(&docs, Some(&patient), &state.kb, &state.site, as_of)
                 .map_err(|e| bad(format!("prefetch.{}", e.field), format!("prefetch: {e}")))?;
         assessment
             .data_issues

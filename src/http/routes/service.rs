@@ -17,7 +17,7 @@ use crate::http::audit::{CallAudit, record_call};
 use crate::http::errors::{ApiError, OperationOutcome};
 use crate::http::prefetch::gather;
 use crate::http::routes::{order_hooks, require_json};
-use crate::pipeline::assess_documents;
+use crate::pipeline;
 
 /// Call a CDS Service.
 ///
@@ -121,11 +121,11 @@ struct Answer {
 async fn patient_view(
     state: &AppState,
     service: &ServiceDef,
-    req: &CdsRequest,
+    req: &CdsRequest<'_>,
 ) -> Result<Answer, ApiError> {
     let ctx = patient_view_context(&req.context).map_err(ApiError::bad_request)?;
     let gathered = gather(state, service, req, &[("patientId", &ctx.patient_id)]).await?;
-    let docs = gathered.as_strs();
+    let docs = gathered.documents();
 
     let as_of = OffsetDateTime::now_utc().date();
     let patient = format!("Patient/{}", ctx.patient_id);
@@ -133,7 +133,7 @@ async fn patient_view(
     // OperationOutcome instead of a dropped connection.
     let computed = catch_unwind(AssertUnwindSafe(|| {
         let (record, mut assessment) =
-            assess_documents(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
+            pipeline::assess(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
         assessment
             .data_issues
             .extend(gathered.notes.iter().cloned());
