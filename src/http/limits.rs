@@ -320,8 +320,42 @@ pub async fn json_body(
         );
         return Ok(reject(req, err).map_into_right_body());
     }
+    // Handlers take the body through [`JsonBody`], which finds it here instead of copying it
+    // out of the payload stream again; the payload is restored too, for any other extractor.
+    req.extensions_mut().insert(ReadBody(body.clone()));
     req.set_payload(Payload::from(body));
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The JSON body [`json_body`] has read and checked.
+#[derive(Clone)]
+struct ReadBody(Bytes);
+
+/// Extractor for a JSON body: the bytes [`json_body`] already read and checked (shared, not
+/// copied), or, where that middleware did not run, the payload read as `web::Bytes` would.
+pub struct JsonBody(pub Bytes);
+
+impl actix_web::FromRequest for JsonBody {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Self, Self::Error>>,
+        futures_util::future::MapOk<
+            <Bytes as actix_web::FromRequest>::Future,
+            fn(Bytes) -> JsonBody,
+        >,
+    >;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut Payload) -> Self::Future {
+        use futures_util::TryFutureExt;
+        match req.extensions().get::<ReadBody>() {
+            Some(ReadBody(b)) => {
+                futures_util::future::Either::Left(std::future::ready(Ok(JsonBody(b.clone()))))
+            }
+            None => futures_util::future::Either::Right(
+                Bytes::from_request(req, payload).map_ok(JsonBody as fn(Bytes) -> JsonBody),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::clinical::Assessment;
 use crate::http::AppState;
 use crate::http::audit::{CallAudit, record_call};
 use crate::http::errors::{ApiError, OperationOutcome};
+use crate::http::limits::JsonBody;
 use crate::http::routes::{query_params, require_json};
 use crate::pipeline::assess_documents;
 
@@ -37,7 +38,7 @@ use crate::pipeline::assess_documents;
 pub async fn assess(
     state: web::Data<AppState>,
     http: HttpRequest,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let q = query_params(&http, &["as_of"])?;

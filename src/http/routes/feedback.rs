@@ -11,6 +11,7 @@ use crate::cds_hooks::discovery::find_service;
 use crate::cds_hooks::feedback::{FeedbackOutcome, FeedbackRequest, parse_feedback};
 use crate::http::AppState;
 use crate::http::errors::{ApiError, OperationOutcome};
+use crate::http::limits::JsonBody;
 use crate::http::routes::{query_params, require_json};
 use crate::store::{self, FeedbackEntry, FeedbackSummary};
 
@@ -47,7 +48,7 @@ pub async fn post_feedback(
     state: web::Data<AppState>,
     id: web::Path<String>,
     http: HttpRequest,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let service = find_service(&id)
         .ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;

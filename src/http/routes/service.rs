@@ -15,6 +15,7 @@ use crate::fhir::reader;
 use crate::http::AppState;
 use crate::http::audit::{CallAudit, record_call};
 use crate::http::errors::{ApiError, OperationOutcome};
+use crate::http::limits::JsonBody;
 use crate::http::prefetch::gather;
 use crate::http::routes::{order_hooks, require_json};
 use crate::pipeline;
@@ -48,7 +49,7 @@ pub async fn call_service(
     state: web::Data<AppState>,
     id: web::Path<String>,
     http: HttpRequest,
-    body: web::Bytes,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
     let service = find_service(&id)
