@@ -92,12 +92,23 @@ pub struct PatientViewContext {
 
 /// Parse a request body, naming the failing field (`hook`, `context`, `prefetch.conditions`, ...).
 pub fn parse_request(body: &[u8]) -> Result<CdsRequest<'_>, WireError> {
+    // JSON is UTF-8 (RFC 8259): checking the whole body once is cheaper than checking each of the
+    // thousands of strings the prefetch holds, as parsing from bytes would.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        WireError::new(
+            "$",
+            format!(
+                "the body is not UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })?;
     // Path tracking wraps every value of the (large) prefetch: pay for it only to explain a
-    // failure, by parsing the body again. Both parses see the same bytes, so they fail alike.
-    let req: CdsRequest = match serde_json::from_slice(body) {
+    // failure, by parsing the body again. Both parses see the same text, so they fail alike.
+    let req: CdsRequest = match serde_json::from_str(text) {
         Ok(req) => req,
         Err(_) => {
-            let de = &mut serde_json::Deserializer::from_slice(body);
+            let de = &mut serde_json::Deserializer::from_str(text);
             return Err(
                 match serde_path_to_error::deserialize::<_, CdsRequest>(de) {
                     Err(e) => path_error(e),
@@ -323,6 +334,13 @@ mod tests {
         .unwrap_err();
         assert!(e.field.starts_with("prefetch.c.entry"), "{e}");
         assert!(e.problem.contains("duplicate field"), "{e}");
+        let mut bad = body("").into_bytes();
+        bad[2] = 0xff;
+        let e = parse_request(&bad).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.problem.as_str()),
+            ("$", "the body is not UTF-8 (invalid byte at offset 2)")
+        );
         let text = body("");
         let req = parse_request(text.as_bytes()).unwrap();
         let raw = RawValue::from_string(r#"{"userId":"Practitioner/1"}"#.into()).unwrap();
