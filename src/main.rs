@@ -64,6 +64,7 @@ fn serve() -> ExitCode {
         }
     };
     init_logging(config.log_json);
+    limit_malloc_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -163,6 +164,25 @@ fn assess(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("error: {path}: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Bound glibc's malloc arenas to the number of cores (glibc's default is 8 per core) before any
+/// worker thread starts, unless the operator set `MALLOC_ARENA_MAX`. With one arena per thread,
+/// memory freed in one arena is not reused by another and RSS crept up for minutes under load:
+/// in 4-minute soaks at 16 connections (one run each, machine shared) RSS grew 41.9 -> 47.6 MB
+/// with glibc's default, 38.5 -> 39.2 MB with MALLOC_ARENA_MAX=2 and 39.1 -> 42.4 MB (more
+/// requests served) with this call; CPU per request unchanged.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
+        let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+        if ok != 1 {
+            tracing::warn!(arenas, "could not bound malloc arenas (mallopt failed)");
         }
     }
 }
