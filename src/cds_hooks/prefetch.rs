@@ -110,13 +110,17 @@ mod tests {
 
     #[test]
     fn rejects_other_shapes_naming_the_key() {
-        let m = map(r#"{"a":[1],"b":{"id":"x"},"c":"text"}"#);
+        let m = map(r#"{"a":[1],"b":{"id":"x"},"c":"text","d":{"resourceType":""}}"#);
         assert_eq!(classify(Some(&m), "a").unwrap_err().field, "prefetch.a");
         assert_eq!(
             classify(Some(&m), "b").unwrap_err().field,
             "prefetch.b.resourceType"
         );
         assert_eq!(classify(Some(&m), "c").unwrap_err().field, "prefetch.c");
+        assert_eq!(
+            classify(Some(&m), "d").unwrap_err().field,
+            "prefetch.d.resourceType"
+        );
     }
 
     #[test]

@@ -745,7 +745,7 @@ impl<'de> Visitor<'de> for AnyVisitor {
         };
         if first.as_str() == Some("resourceType") {
             return match map.next_value::<Prim<'de>>()? {
-                Prim::Str(t) => dispatch(t, MapAccessDeserializer::new(map)),
+                Prim::Str(t) if !t.is_empty() => dispatch(t, MapAccessDeserializer::new(map)),
                 _ => {
                     drain_map(map)?;
                     Ok(AnyResource::NoType)
@@ -760,7 +760,7 @@ impl<'de> Visitor<'de> for AnyVisitor {
             obj.insert(k, v);
         }
         let rtype = match obj.remove("resourceType") {
-            Some(serde_json::Value::String(t)) => t,
+            Some(serde_json::Value::String(t)) if !t.is_empty() => t,
             _ => return Ok(AnyResource::NoType),
         };
         let owned = dispatch(Cow::Owned(rtype), serde_json::Value::Object(obj))
@@ -876,6 +876,15 @@ mod tests {
             AnyResource::Other(Cow::Borrowed("Claim"))
         );
         assert_eq!(parse_document(r#"{"a":1}"#).unwrap(), AnyResource::NoType);
+        // An empty resourceType is no type, wherever it is written.
+        assert_eq!(
+            parse_document(r#"{"resourceType":"","id":"x"}"#).unwrap(),
+            AnyResource::NoType
+        );
+        assert_eq!(
+            parse_document(r#"{"id":"x","resourceType":""}"#).unwrap(),
+            AnyResource::NoType
+        );
         assert_eq!(
             parse_document(r#"[1]"#).unwrap(),
             AnyResource::NotObject("an array")
