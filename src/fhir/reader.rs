@@ -53,12 +53,6 @@ pub enum Document<'a> {
     Parsed(&'a AnyResource<'a>),
 }
 
-/// Read several FHIR JSON documents into one record (see [`read_all`]).
-pub fn read_documents(docs: &[&str], kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {
-    let docs: Vec<Document<'_>> = docs.iter().map(|d| Document::Json(d)).collect();
-    read_all(&docs, kb)
-}
-
 /// Read several FHIR documents (e.g. the prefetch values of a hook call) into one record.
 /// Medications referenced across documents (`Medication/x`, `urn:uuid:` fullUrls) are resolved.
 pub fn read_all(docs: &[Document<'_>], kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {

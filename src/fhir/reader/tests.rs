@@ -5,6 +5,12 @@ use time::macros::date;
 use super::*;
 use crate::knowledge::ConditionCategory;
 
+/// Several FHIR JSON texts read into one record.
+fn read_documents(docs: &[&str], kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {
+    let docs: Vec<Document<'_>> = docs.iter().map(|d| Document::Json(d)).collect();
+    read_all(&docs, kb)
+}
+
 fn kb() -> &'static KnowledgeBase {
     static KB: OnceLock<KnowledgeBase> = OnceLock::new();
     KB.get_or_init(|| KnowledgeBase::embedded().expect("embedded knowledge base"))
