@@ -46,7 +46,7 @@ if [ -n "${TRD_CDS_BIN:-}" ]; then
 else
     echo "building the release binary (cargo build --release)" >&2
     cargo build --release --quiet
-    BIN=$PWD/target/release/trd-cds
+    BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/trd-cds
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trd-audit-load.XXXXXX")

@@ -23,7 +23,7 @@ if [ -n "${TRD_CDS_BIN:-}" ]; then
     BIN=$(realpath "$TRD_CDS_BIN")
 else
     cargo build --quiet --bin trd-cds
-    BIN=$PWD/target/debug/trd-cds
+    BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug/trd-cds
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/trd-schemathesis.XXXXXX")
