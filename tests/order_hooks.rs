@@ -482,6 +482,20 @@ fn scenario_request(file: &str, today: Date) -> (String, Value) {
     (path.to_string(), v)
 }
 
+/// Posts a scenario dated as of today. The service evaluates it as of *its* today, so if the UTC
+/// date turned while the call ran (a run across midnight) the dates no longer agree: post again
+/// with the new date. Returns the date the response was computed for.
+async fn post_scenario(app: &TestApp, file: &str) -> (Date, u16, Value) {
+    loop {
+        let day = today();
+        let (path, req) = scenario_request(file, day);
+        let (status, v) = post(app, &path, &req).await;
+        if today() == day {
+            return (day, status, v);
+        }
+    }
+}
+
 fn check_row(row: &Row, status: u16, v: &Value, today: Date) -> Vec<String> {
     let mut errs = Vec::new();
     if status != 200 {
@@ -557,7 +571,6 @@ fn check_row(row: &Row, status: u16, v: &Value, today: Date) -> Vec<String> {
 #[tokio::test]
 async fn draft_order_scenarios() {
     let app = spawn_app(&[]).await;
-    let today = today();
     let mut failures = Vec::new();
     let mut files: Vec<String> =
         std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/order_scenarios"))
@@ -578,9 +591,8 @@ async fn draft_order_scenarios() {
         }
     }
     for row in ROWS {
-        let (path, req) = scenario_request(row.file, today);
-        let (status, v) = post(&app, &path, &req).await;
-        let errs = check_row(row, status, &v, today);
+        let (day, status, v) = post_scenario(&app, row.file).await;
+        let errs = check_row(row, status, &v, day);
         if !errs.is_empty() {
             failures.push(format!(
                 "{} ({}):\n  {}",
@@ -590,7 +602,7 @@ async fn draft_order_scenarios() {
             ));
         }
         // The same call gives the same card and suggestion uuids (feedback joins across calls).
-        let (_, again) = post(&app, &path, &req).await;
+        let (day_again, _, again) = post_scenario(&app, row.file).await;
         let ids = |v: &Value| {
             v["cards"]
                 .as_array()
@@ -599,7 +611,7 @@ async fn draft_order_scenarios() {
                 .map(|c| (c["uuid"].clone(), c["suggestions"].clone()))
                 .collect::<Vec<_>>()
         };
-        if ids(&v) != ids(&again) {
+        if day_again == day && ids(&v) != ids(&again) {
             failures.push(format!(
                 "{}: uuids differ between identical calls",
                 row.file
@@ -619,8 +631,7 @@ async fn draft_order_scenarios() {
 async fn sample_order_sign_maoi_response() {
     // Prints the sample response (`cargo test --test order_hooks sample -- --nocapture`).
     let app = spawn_app(&[]).await;
-    let (path, req) = scenario_request("maoi-after-fluoxetine-20-days", today());
-    let (status, v) = post(&app, &path, &req).await;
+    let (_, status, v) = post_scenario(&app, "maoi-after-fluoxetine-20-days").await;
     assert_eq!(status, 200);
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
     assert_eq!(v["cards"][0]["indicator"], "critical");
@@ -629,10 +640,8 @@ async fn sample_order_sign_maoi_response() {
 #[tokio::test]
 async fn order_calls_are_audited_with_their_card_kinds() {
     let app = spawn_app(&[]).await;
-    let today = today();
     for f in ["maoi-after-fluoxetine-20-days", "repeat-failed-ssri-class"] {
-        let (path, req) = scenario_request(f, today);
-        assert_eq!(post(&app, &path, &req).await.0, 200);
+        assert_eq!(post_scenario(&app, f).await.1, 200);
     }
     // The audit writer runs off the request path: poll briefly.
     let mut kinds = Value::Null;
