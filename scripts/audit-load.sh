@@ -100,7 +100,7 @@ start_service() { # $1 = memory | postgres
     port=$(free_port)
     BASE="http://127.0.0.1:$port"
     (
-        unset DATABASE_URL TRD_CDS_AUDIT_QUEUE TRD_CDS_ENV
+        unset DATABASE_URL TRD_CDS_AUDIT_QUEUE TRD_CDS_AUDIT_WAIT_MS TRD_CDS_ENV
         export TRD_CDS_ADDR="127.0.0.1:$port" TRD_CDS_AUTH=off TRD_CDS_PATIENT_HASH_SECRET="$SECRET" NO_COLOR=1
         [ "$1" = postgres ] && export DATABASE_URL="$DB_URL"
         exec "$BIN" serve

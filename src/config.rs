@@ -29,6 +29,9 @@ pub struct Config {
     pub workers: usize,
     /// `TRD_CDS_AUDIT_QUEUE`: audit queue capacity, default 10000.
     pub audit_queue: usize,
+    /// `TRD_CDS_AUDIT_WAIT_MS`: how long a call waits for room in a full audit queue before the
+    /// 503; default 500 (0 = answer 503 at once).
+    pub audit_wait_ms: u64,
     /// `TRD_CDS_AUDIT_RETENTION_DAYS`: delete audit and feedback rows older than this; default 2555 (7 years).
     pub audit_retention_days: u32,
     /// `TRD_CDS_PATIENT_HASH_SECRET`: HMAC key for the patient hash in the audit table.
@@ -345,6 +348,7 @@ impl Config {
             log_json,
             workers: num("TRD_CDS_WORKERS", cores, 1, 256)?,
             audit_queue: num("TRD_CDS_AUDIT_QUEUE", 10_000, 1, 10_000_000)?,
+            audit_wait_ms: num("TRD_CDS_AUDIT_WAIT_MS", 500, 0, 60_000)? as u64,
             audit_retention_days: num("TRD_CDS_AUDIT_RETENTION_DAYS", 2555, 1, 36_500)? as u32,
             patient_hash_secret,
             production,

@@ -86,6 +86,7 @@ fn overridden(
 fn small_queue() -> AuditQueueConfig {
     AuditQueueConfig {
         capacity: 100,
+        enqueue_wait: Duration::ZERO,
         max_batch: 7,
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
@@ -178,6 +179,46 @@ async fn full_queue_is_refused_not_dropped(store: Store) {
     assert_eq!(
         stats.written, 2,
         "every accepted row is written, the refused one was never accepted"
+    );
+    assert_eq!(store.counts().await.unwrap().audit_events, 2);
+}
+
+/// Back-pressure: a call that finds the queue full waits for the writer to make room (and is
+/// accepted), and is refused only when no room comes within the wait.
+async fn full_queue_waits_for_room_then_refuses(store: Store) {
+    let wait = Duration::from_millis(300);
+    let (queue, rx) = AuditQueue::channel(1);
+    let queue = queue.with_enqueue_wait(wait);
+    queue.enqueue(record(T0, "a", vec![])).await.expect("fits");
+
+    // No writer: nothing makes room, so the call is refused, after the wait and not before.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        queue.enqueue(record(T0, "b", vec![])).await,
+        Err(EnqueueError::Full)
+    );
+    assert!(
+        started.elapsed() >= wait,
+        "refused before the wait was over"
+    );
+    assert_eq!(queue.stats().rejected_full, 1);
+
+    // A writer starting while the call waits drains the queue: the waiting call is accepted.
+    let waiting = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.enqueue(record(T0, "c", vec![])).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let writer = AuditWriter::spawn(store.clone(), rx, queue.clone(), small_queue());
+    assert_eq!(
+        waiting.await.unwrap(),
+        Ok(()),
+        "accepted once room was made"
+    );
+    let stats = writer.shutdown().await;
+    assert_eq!(
+        (stats.enqueued, stats.rejected_full, stats.written),
+        (2, 1, 2)
     );
     assert_eq!(store.counts().await.unwrap().audit_events, 2);
 }
@@ -554,6 +595,7 @@ store_cases!(
     audit_rows_written_via_queue,
     shutdown_drains_every_accepted_row,
     full_queue_is_refused_not_dropped,
+    full_queue_waits_for_room_then_refuses,
     feedback_is_idempotent,
     unknown_cards_are_stored_unmatched,
     summary_counts,

@@ -1,5 +1,5 @@
-//! What the HTTP layer tells the audit trail about each call. Enqueued off the request path; a full
-//! queue turns the answer into 503 rather than an unaudited response.
+//! What the HTTP layer tells the audit trail about each call. Enqueued off the request path; a queue
+//! that stays full past its wait turns the answer into 503 rather than an unaudited response.
 
 use std::time::Instant;
 
@@ -27,8 +27,8 @@ fn status_code(s: Status) -> String {
         .unwrap_or_default()
 }
 
-/// Enqueue the audit row of a call. `Err` (503) when the queue cannot take it.
-pub fn record_call(
+/// Enqueue the audit row of a call. `Err` (503) when the queue cannot take it in time.
+pub async fn record_call(
     state: &AppState,
     call: &CallAudit<'_>,
     patient: Option<&str>,
@@ -65,13 +65,16 @@ pub fn record_call(
             })
             .collect(),
     };
-    state.audit.try_enqueue(record).map_err(|e| {
-        tracing::error!(error = %e, "audit row not accepted; answering 503");
+    // The queue logs refusals (once per episode, not per call).
+    state.audit.enqueue(record).await.map_err(|e| {
         let why = match e {
             EnqueueError::Full => {
                 "the audit queue is full (the database is slow or down); retry shortly"
             }
-            EnqueueError::Closed => "the service is shutting down; retry shortly",
+            EnqueueError::Closed => {
+                tracing::warn!("audit queue closed (shutting down): answering 503");
+                "the service is shutting down; retry shortly"
+            }
         };
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", why)
     })

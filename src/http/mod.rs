@@ -113,6 +113,7 @@ impl Application {
             store.clone(),
             AuditQueueConfig {
                 capacity: config.audit_queue,
+                enqueue_wait: Duration::from_millis(config.audit_wait_ms),
                 ..AuditQueueConfig::default()
             },
         );

@@ -1,9 +1,11 @@
-//! The audit queue: request handlers enqueue without waiting; one background task batches rows into
-//! the store. Bounded: when full, `try_enqueue` fails and the HTTP layer answers 503 (no silent loss).
-//! On shutdown the writer drains every accepted row before returning.
+//! The audit queue: request handlers enqueue; one background task batches rows into the store.
+//! Bounded: when full, [`AuditQueue::enqueue`] waits up to `enqueue_wait` for room (back-pressure:
+//! under overload calls slow down to what the database takes instead of failing), then gives up and
+//! the HTTP layer answers 503 (no silent loss). On shutdown the writer drains every accepted row
+//! before returning.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -15,8 +17,10 @@ use super::model::AuditRecord;
 /// Tuning of the audit queue and writer.
 #[derive(Debug, Clone)]
 pub struct AuditQueueConfig {
-    /// Rows that can wait in the queue; beyond that, `try_enqueue` answers `Full`.
+    /// Rows that can wait in the queue; beyond that, enqueueing waits or answers `Full`.
     pub capacity: usize,
+    /// How long [`AuditQueue::enqueue`] waits for room in a full queue before answering `Full`.
+    pub enqueue_wait: Duration,
     /// Most rows written in one transaction.
     pub max_batch: usize,
     /// First retry delay after a failed write (doubles up to `max_backoff`).
@@ -29,6 +33,7 @@ impl Default for AuditQueueConfig {
     fn default() -> Self {
         AuditQueueConfig {
             capacity: 10_000,
+            enqueue_wait: Duration::ZERO,
             max_batch: 256,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
@@ -50,7 +55,7 @@ pub enum EnqueueError {
 /// Counters of the queue (monotonic since start).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuditStats {
-    /// Rows accepted by `try_enqueue`.
+    /// Rows accepted by `try_enqueue` / `enqueue`.
     pub enqueued: u64,
     /// Rows committed to the store.
     pub written: u64,
@@ -68,6 +73,9 @@ struct Counters {
     written: AtomicU64,
     rejected_full: AtomicU64,
     write_errors: AtomicU64,
+    /// Set when a row is refused, cleared when one is accepted: one log line per episode of
+    /// refusals, not one per refused call (thousands a second under overload).
+    refusing: AtomicBool,
 }
 
 /// Producer handle; cheap to clone; put it in the HTTP app data.
@@ -75,6 +83,7 @@ struct Counters {
 pub struct AuditQueue {
     tx: mpsc::Sender<AuditRecord>,
     counters: Arc<Counters>,
+    enqueue_wait: Duration,
 }
 
 /// The receiving end before a writer is started (see [`AuditQueue::channel`]).
@@ -86,7 +95,7 @@ pub struct AuditReceiver {
 
 impl AuditQueue {
     /// A queue and its receiving end, without a writer. Most callers want [`AuditWriter::start`];
-    /// this split lets tests fill the queue before anything drains it.
+    /// this split lets tests fill the queue before anything drains it. `enqueue` does not wait.
     pub fn channel(capacity: usize) -> (AuditQueue, AuditReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let counters = Arc::new(Counters::default());
@@ -94,25 +103,71 @@ impl AuditQueue {
             AuditQueue {
                 tx,
                 counters: counters.clone(),
+                enqueue_wait: Duration::ZERO,
             },
             AuditReceiver { rx, counters },
         )
+    }
+
+    /// The same queue, whose [`AuditQueue::enqueue`] waits up to `wait` for room.
+    pub fn with_enqueue_wait(mut self, wait: Duration) -> Self {
+        self.enqueue_wait = wait;
+        self
     }
 
     /// Hands a record to the writer without waiting. `Err` means the row was NOT taken: answer 503.
     pub fn try_enqueue(&self, record: AuditRecord) -> Result<(), EnqueueError> {
         match self.tx.try_send(record) {
             Ok(()) => {
-                self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+                self.accepted();
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.counters.rejected_full.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("audit queue full: refusing the call (503)");
-                Err(EnqueueError::Full)
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(self.refused()),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(EnqueueError::Closed),
         }
+    }
+
+    /// Hands a record to the writer; if the queue is full, waits up to the queue's `enqueue_wait`
+    /// for room. `Err` means the row was NOT taken: answer 503.
+    pub async fn enqueue(&self, record: AuditRecord) -> Result<(), EnqueueError> {
+        let record = match self.tx.try_send(record) {
+            Ok(()) => {
+                self.accepted();
+                return Ok(());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(EnqueueError::Closed),
+            Err(mpsc::error::TrySendError::Full(record)) => record,
+        };
+        if !self.enqueue_wait.is_zero() {
+            match tokio::time::timeout(self.enqueue_wait, self.tx.send(record)).await {
+                Ok(Ok(())) => {
+                    self.accepted();
+                    return Ok(());
+                }
+                Ok(Err(_)) => return Err(EnqueueError::Closed),
+                Err(_elapsed) => {}
+            }
+        }
+        Err(self.refused())
+    }
+
+    fn accepted(&self) {
+        self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        if self.counters.refusing.load(Ordering::Relaxed) {
+            self.counters.refusing.store(false, Ordering::Relaxed);
+        }
+    }
+
+    fn refused(&self) -> EnqueueError {
+        let total = self.counters.rejected_full.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.counters.refusing.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                refused_since_start = total,
+                wait_ms = self.enqueue_wait.as_millis() as u64,
+                "audit queue full: refusing calls (503) until the writer catches up"
+            );
+        }
+        EnqueueError::Full
     }
 
     /// Counters, for metrics and tests.
@@ -140,6 +195,7 @@ impl AuditWriter {
     /// Creates the queue and spawns its writer on the current tokio runtime.
     pub fn start(store: Store, config: AuditQueueConfig) -> (AuditQueue, AuditWriter) {
         let (queue, rx) = AuditQueue::channel(config.capacity);
+        let queue = queue.with_enqueue_wait(config.enqueue_wait);
         let writer = AuditWriter::spawn(store, rx, queue.clone(), config);
         (queue, writer)
     }
@@ -237,11 +293,17 @@ async fn write_with_retry(
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
+        let started = std::time::Instant::now();
         match store.write_audit_batch(batch, &mut ids).await {
             Ok(()) => {
                 counters
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::debug!(
+                    rows = batch.len(),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "audit batch written"
+                );
                 if attempt > 1 {
                     tracing::info!(
                         rows = batch.len(),

@@ -99,7 +99,8 @@ pub async fn assess(
         Some(assessment.status),
         &[],
         200,
-    )?;
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(assessment))
 }
 

@@ -100,14 +100,15 @@ pub async fn call_service(
                 Some(answer.status),
                 &answer.cards,
                 200,
-            )?;
+            )
+            .await?;
             let response = CdsResponse {
                 cards: answer.cards.into_iter().map(|c| c.card).collect(),
             };
             Ok(HttpResponse::Ok().json(response))
         }
         Err(e) => {
-            record_call(&state, &audit, None, None, &[], e.status.as_u16())?;
+            record_call(&state, &audit, None, None, &[], e.status.as_u16()).await?;
             Err(e)
         }
     }
