@@ -7,6 +7,8 @@
 #   bash scripts/load.sh                 # 1, 2, 4, 16 connections, 10 s each
 #   DURATION=5 CONNS="4 16" bash scripts/load.sh
 #   SOAK=300 bash scripts/load.sh        # plus a 5-minute run at 16 connections, RSS sampled every 30 s
+#   DATABASE_URL=postgres://... bash scripts/load.sh   # trd-cds audits to PostgreSQL (the deployed
+#                                        # shape) instead of its in-memory store; the database must exist
 #
 # Bounded: every run has a fixed duration; servers are stopped on exit. Numbers are for one run on
 # a shared machine: compare ratios, not absolutes.
@@ -66,6 +68,7 @@ ours=$(start trd-cds "$bin/trd-cds" "$ours_port")
 ceil=$(start ceiling "$bin/examples/ceiling" "$ceil_port")
 size=$(stat -c %s "$BODY")
 echo "body: $BODY ($size bytes); wrk -t2, ${DURATION}s per run; $(nproc) cores; $(date -u +%FT%TZ)"
+echo "trd-cds audit store: $([ -n "${DATABASE_URL:-}" ] && echo PostgreSQL || echo "in memory")"
 printf '%-6s | %-10s %-9s %-9s %-11s | %-10s %-9s %-9s %-11s | %-6s\n' conns "ours rps" "p50 ms" "p99 ms" "cpu ms/req" "ceil rps" "p50 ms" "p99 ms" "cpu ms/req" "ratio"
 for c in $CONNS; do
   read -r o_rps o_p50 o_p99 o_cpu o_err <<<"$(run "$ours" "$ours_port" "$c" "$DURATION")"
