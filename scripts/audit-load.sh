@@ -27,19 +27,10 @@ ADMIN_URL=${TRD_CDS_TEST_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgr
 BODY=$PWD/tests/fixtures/patient-view-trd.json
 SECRET=audit-load-script-secret-0123456789
 
-install_pkg() { # $1 = command, $2 = Debian package
-    command -v "$1" >/dev/null && return 0
-    echo "installing $2 (apt-get)" >&2
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get install -y -qq "$2" >/dev/null 2>&1 || {
-        $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq "$2" >/dev/null
-    }
-    command -v "$1" >/dev/null || { echo "error: cannot install $2" >&2; exit 1; }
-}
-install_pkg wrk wrk
-install_pkg psql postgresql-client
-install_pkg curl curl
+. scripts/lib.sh
+need_pkg wrk wrk
+need_pkg psql postgresql-client
+need_pkg curl curl
 
 if [ -n "${TRD_CDS_BIN:-}" ]; then
     BIN=$(realpath "$TRD_CDS_BIN") # e.g. a debug build, to try the script itself quickly
@@ -93,7 +84,6 @@ done = function(summary, latency, requests)
 end
 LUA
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 start_service() { # $1 = memory | postgres
     local port

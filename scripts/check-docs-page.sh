@@ -4,12 +4,10 @@
 # Installs Debian's chromium when missing. Writes a screenshot to target/docs-page.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null; then
-  echo "installing chromium (Debian package)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
-fi
+. scripts/lib.sh
+need_pkg chromium chromium
 cargo build --locked --quiet
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+port=$(free_port)
 TRD_CDS_ADDR="127.0.0.1:$port" TRD_CDS_AUTH=off RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/debug/trd-cds" serve &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT

@@ -15,10 +15,9 @@ cd "$(dirname "$0")/.."
 N=${N:-200}
 WARMUP=${WARMUP:-20}
 BODY=tests/fixtures/patient-view-60.json
-command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
-echo "building release binaries (trd-cds, examples/ceiling)..." >&2
-cargo build --release --locked --quiet --bin trd-cds --example ceiling
-bin=${CARGO_TARGET_DIR:-target}/release
+. scripts/lib.sh
+need_pkg valgrind valgrind
+bin=$(build_bench_bins)
 out=$(mktemp -d)
 vpid=
 trap '[ -n "$vpid" ] && kill "$vpid" 2>/dev/null; rm -rf "$out"' EXIT

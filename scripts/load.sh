@@ -19,12 +19,10 @@ CONNS=${CONNS:-"1 2 4 16"}
 SOAK=${SOAK:-0}
 BODY=tests/fixtures/patient-view-60.json
 
-command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
-echo "building release binaries (trd-cds, examples/ceiling)..." >&2
-cargo build --release --locked --quiet --bin trd-cds --example ceiling
-bin=${CARGO_TARGET_DIR:-target}/release
+. scripts/lib.sh
+need_pkg wrk wrk
+bin=$(build_bench_bins)
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 lua=$(mktemp --suffix=.lua)
 cat >"$lua" <<LUA
 wrk.method = "POST"
