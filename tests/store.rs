@@ -112,14 +112,15 @@ async fn audit_rows_written_via_queue(store: Store) {
             card(&format!("c{i}b"), "urgent-safety-assessment", &[]),
         ];
         queue
-            .try_enqueue(record(T0, &format!("hi-{i}"), cards))
+            .enqueue(record(T0, &format!("hi-{i}"), cards))
+            .await
             .expect("accepted");
     }
     // A 412 answer: no cards, still one row.
     let mut no_cards = record(T0, "hi-412", vec![]);
     no_cards.outcome_code = 412;
     no_cards.status = "prefetch-missing".into();
-    queue.try_enqueue(no_cards).expect("accepted");
+    queue.enqueue(no_cards).await.expect("accepted");
 
     let stats = writer.shutdown().await;
     assert_eq!(stats.enqueued, 4);
@@ -135,11 +136,12 @@ async fn shutdown_drains_every_accepted_row(store: Store) {
     let (queue, rx) = AuditQueue::channel(cfg.capacity);
     for i in 0..60 {
         queue
-            .try_enqueue(record(
+            .enqueue(record(
                 T0,
                 &format!("hi-{i}"),
                 vec![card(&format!("c{i}"), "trd", &[])],
             ))
+            .await
             .expect("accepted");
     }
     // Writer starts with 60 queued (batches of 7) and is told to stop at once: it must drain.
@@ -149,7 +151,7 @@ async fn shutdown_drains_every_accepted_row(store: Store) {
     assert_eq!(store.counts().await.unwrap().audit_events, 60);
     // After shutdown the queue refuses new rows (the HTTP layer answers 503), it does not lose them.
     assert_eq!(
-        queue.try_enqueue(record(T0, "late", vec![])),
+        queue.enqueue(record(T0, "late", vec![])).await,
         Err(EnqueueError::Closed)
     );
     assert_eq!(store.counts().await.unwrap().audit_events, 60);
@@ -162,13 +164,15 @@ async fn full_queue_is_refused_not_dropped(store: Store) {
     };
     let (queue, rx) = AuditQueue::channel(cfg.capacity);
     queue
-        .try_enqueue(record(T0, "a", vec![]))
+        .enqueue(record(T0, "a", vec![]))
+        .await
         .expect("1st fits");
     queue
-        .try_enqueue(record(T0, "b", vec![]))
+        .enqueue(record(T0, "b", vec![]))
+        .await
         .expect("2nd fits");
     assert_eq!(
-        queue.try_enqueue(record(T0, "c", vec![])),
+        queue.enqueue(record(T0, "c", vec![])).await,
         Err(EnqueueError::Full)
     );
     let s = queue.stats();
@@ -346,7 +350,7 @@ async fn unknown_cards_are_stored_unmatched(store: Store) {
 async fn summary_counts(store: Store) {
     let (queue, writer) = AuditWriter::start(store.clone(), small_queue());
     queue
-        .try_enqueue(record(
+        .enqueue(record(
             T0,
             "e1",
             vec![
@@ -365,21 +369,24 @@ async fn summary_counts(store: Store) {
                 ),
             ],
         ))
+        .await
         .unwrap();
     queue
-        .try_enqueue(record(
+        .enqueue(record(
             T0 + time::Duration::hours(1),
             "e2",
             vec![card("C3", "trd", &[("S4", "trd-refer-psychiatry")])],
         ))
+        .await
         .unwrap();
     // Shown before the range: not counted as shown, but its feedback (in range) counts.
     queue
-        .try_enqueue(record(
+        .enqueue(record(
             T0 - time::Duration::days(10),
             "e3",
             vec![card("C4", "trd", &[("S5", "trd-augment-aripiprazole")])],
         ))
+        .await
         .unwrap();
     writer.shutdown().await;
 
@@ -611,8 +618,8 @@ async fn memory_write_errors_are_retried_not_dropped() {
     let store = Store::memory();
     store.as_memory().unwrap().inject_audit_write_failures(3);
     let (queue, writer) = AuditWriter::start(store.clone(), small_queue());
-    queue.try_enqueue(record(T0, "a", vec![])).unwrap();
-    queue.try_enqueue(record(T0, "b", vec![])).unwrap();
+    queue.enqueue(record(T0, "a", vec![])).await.unwrap();
+    queue.enqueue(record(T0, "b", vec![])).await.unwrap();
     let stats = writer.shutdown().await;
     assert_eq!(stats.write_errors, 3);
     assert_eq!(stats.written, 2);

@@ -55,7 +55,7 @@ pub enum EnqueueError {
 /// Counters of the queue (monotonic since start).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuditStats {
-    /// Rows accepted by `try_enqueue` / `enqueue`.
+    /// Rows accepted by `enqueue`.
     pub enqueued: u64,
     /// Rows committed to the store.
     pub written: u64,
@@ -113,18 +113,6 @@ impl AuditQueue {
     pub fn with_enqueue_wait(mut self, wait: Duration) -> Self {
         self.enqueue_wait = wait;
         self
-    }
-
-    /// Hands a record to the writer without waiting. `Err` means the row was NOT taken: answer 503.
-    pub fn try_enqueue(&self, record: AuditRecord) -> Result<(), EnqueueError> {
-        match self.tx.try_send(record) {
-            Ok(()) => {
-                self.accepted();
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(self.refused()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(EnqueueError::Closed),
-        }
     }
 
     /// Hands a record to the writer; if the queue is full, waits up to the queue's `enqueue_wait`
@@ -217,7 +205,7 @@ impl AuditWriter {
         self.queue.stats()
     }
 
-    /// Stops taking new rows (`try_enqueue` → `Closed`), writes everything already accepted, and
+    /// Stops taking new rows (`enqueue` → `Closed`), writes everything already accepted, and
     /// returns the final counters. Retries database errors until done: wrap it in a timeout if the
     /// process must exit regardless (see [`AuditWriter::shutdown_within`]).
     pub async fn shutdown(self) -> AuditStats {
