@@ -1087,6 +1087,17 @@ def suicide_item9_panel_component():
     return bundle(patient(), mdd(), o)
 
 
+# --------------------------------------------------------------------------------------------
+# Issue 14: histories as real EHRs hold them
+# --------------------------------------------------------------------------------------------
+
+
+def zero_length_statement_keeps_dose():
+    # A reconciled medication list: a completed statement with only effectivePeriod.start (end = start,
+    # 0 days) and a dose. §3 "Zero-length exposures": the dose is kept (100 mg, adequate), 0 weeks.
+    return bundle(patient(), mdd(), statement("ms-sertraline", "sertraline", "2025-03-01", None, 100))
+
+
 SCENARIOS = [
     met_two_failed_ssris,
     possible_failed_plus_unknown_dose,
@@ -1178,6 +1189,7 @@ SCENARIOS = [
     combination_started_ten_days_before_as_of,
     augmentation_overlap_13_days,
     suicide_item9_panel_component,
+    zero_length_statement_keeps_dose,
 ]
 
 

@@ -1228,6 +1228,19 @@ const SCENARIOS: &[Scenario] = &[
         only_recs: true,
         ..BASE
     },
+    // ---------------------------------------------------------------- issue 14: real EHR histories
+    Scenario {
+        file: "zero-length-statement-keeps-dose",
+        why: "completed statement with only effectivePeriod.start (0 days) at 100 mg: the dose is kept (§3), so insufficient-duration, never dose-unknown",
+        status: "not-met",
+        trials: &[
+            "sertraline start=2025-03-01 end=2025-03-01 max_daily_dose_mg=100 weeks_at_adequate_dose=0 dose_adequate=true duration_adequate=false outcome=inadequate",
+        ],
+        flags: &["insufficient-duration"],
+        only_flags: true,
+        only_recs: true,
+        ..BASE
+    },
 ];
 
 // ------------------------------------------------------------------------------------------------

@@ -114,13 +114,15 @@ impl<'a> Course<'a> {
         let segs = self
             .segs
             .iter()
-            .filter(|s| s.end > from && s.start < to)
+            .filter(|s| {
+                (s.end > from && s.start < to) || (s.days() == 0 && s.start >= from && s.start < to)
+            })
             .map(|s| Seg {
                 start: s.start.max(from),
                 end: s.end.min(to),
                 dose: s.dose,
             })
-            .filter(|s| s.end > s.start)
+            .filter(|s| s.end > s.start || s.dose.is_some())
             .collect();
         let members = self
             .members
@@ -247,13 +249,36 @@ fn course_of<'a>(members: Vec<&'a Clipped<'a>>, params: &Params, as_of: Day) -> 
 
 /// Sweep over the exposures' boundaries: for each elementary period, the highest known dose of the
 /// exposures covering it (unknown when all covering exposures are unknown; no segment when none).
+/// A zero-length exposure (end = start, §3 "Zero-length exposures") covers no day but keeps its
+/// dose: it becomes a segment of 0 days at its place in the history, so it counts as a known dose
+/// (the trial's highest dose when none is held `dose_hold_days`, the nearest known dose for filling)
+/// and adds no day to any count.
 fn dose_history(members: &[&Clipped<'_>]) -> (Vec<Seg>, Vec<String>) {
     let mut bounds: Vec<Day> = members.iter().flat_map(|m| [m.start, m.end]).collect();
     bounds.sort_unstable();
     bounds.dedup();
     let mut segs: Vec<Seg> = Vec::new();
-    for w in bounds.windows(2) {
-        let (a, b) = (w[0], w[1]);
+    for (k, &a) in bounds.iter().enumerate() {
+        let instant = members
+            .iter()
+            .filter(|m| m.start == a && m.end == a)
+            .filter_map(|m| m.exp.daily_dose_mg)
+            .fold(None, |acc: Option<f64>, d| {
+                Some(acc.map_or(d, |x| x.max(d)))
+            });
+        if let Some(dose) = instant {
+            push_seg(
+                &mut segs,
+                Seg {
+                    start: a,
+                    end: a,
+                    dose: Some(dose),
+                },
+            );
+        }
+        let Some(&b) = bounds.get(k + 1) else {
+            break;
+        };
         let mut covered = false;
         let mut dose: Option<f64> = None;
         for m in members.iter().filter(|m| m.start <= a && m.end > a) {
@@ -347,6 +372,7 @@ pub fn round1(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::round1;
     use crate::clinical::model::Outcome;
     use crate::clinical::test_support::*;
 
@@ -562,6 +588,61 @@ mod tests {
         assert_eq!(t.end, None);
         assert_eq!(t.dose_history[0].end, d("2025-03-01"));
         assert_eq!(t.weeks_at_adequate_dose, 8.4);
+    }
+
+    #[test]
+    fn zero_length_exposures_keep_their_dose() {
+        // Only zero-length statements: the highest dose, 0 weeks, insufficient duration.
+        let mut r = rec();
+        r.ms(
+            "sertraline",
+            d("2025-01-01"),
+            Some(d("2025-01-01")),
+            Some(50.0),
+        );
+        r.ms(
+            "sertraline",
+            d("2025-01-10"),
+            Some(d("2025-01-10")),
+            Some(150.0),
+        );
+        let a = r.assess("2025-06-01");
+        let t = trial(&a, "sertraline");
+        assert_eq!(t.max_daily_dose_mg, Some(150.0));
+        assert_eq!(t.weeks_at_adequate_dose, 0.0);
+        assert_eq!(t.dose_adequate, Some(true));
+        assert_eq!(t.outcome, Outcome::Inadequate);
+        // Inside a course of unknown dose, it is the nearest known dose for filling; it adds no day.
+        let mut r = rec();
+        r.disp("sertraline", d("2025-01-01"), 60, None);
+        r.ms(
+            "sertraline",
+            d("2025-01-20"),
+            Some(d("2025-01-20")),
+            Some(100.0),
+        );
+        let a = r.assess("2025-06-01");
+        let t = trial(&a, "sertraline");
+        assert_eq!(t.max_daily_dose_mg, Some(100.0));
+        assert_eq!(t.weeks_at_adequate_dose, round1(60.0 / 7.0));
+        // Under a longer exposure, a higher zero-length dose is never "held".
+        let mut r = rec();
+        r.ms(
+            "sertraline",
+            d("2025-01-01"),
+            Some(d("2025-03-01")),
+            Some(100.0),
+        );
+        r.ms(
+            "sertraline",
+            d("2025-02-01"),
+            Some(d("2025-02-01")),
+            Some(200.0),
+        );
+        assert_eq!(
+            trial(&r.assess("2025-06-01"), "sertraline").max_daily_dose_mg,
+            Some(100.0)
+        );
     }
 
     #[test]
