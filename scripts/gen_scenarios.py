@@ -40,6 +40,7 @@ DRUGS = {
     "fluoxetine": "4493",
     "venlafaxine": "39786",
     "mirtazapine": "15996",
+    "bupropion": "42347",
     "nortriptyline": "7531",
     "maprotiline": "6646",
     "phenelzine": "8123",
@@ -1098,6 +1099,35 @@ def zero_length_statement_keeps_dose():
     return bundle(patient(), mdd(), statement("ms-sertraline", "sertraline", "2025-03-01", None, 100))
 
 
+def combination_outlives_base_own_trial():
+    # Sertraline and bupropion started together; sertraline stopped after 8.4 weeks (a combination),
+    # bupropion continues: bupropion's own trial starts 2025-03-01, 5.0 weeks before as_of 2025-04-05,
+    # so it is not yet adequate (§3: never counted from the add-on period). PHQ-9 non-response on
+    # sertraline only → one failed trial → not-met.
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline", "sertraline", "2025-01-01", "2025-03-01", 100),
+        statement("ms-bupropion", "bupropion", "2025-01-01", None, 300, status="active"),
+        phq9("phq-1", "2024-12-20", 20),
+        phq9("phq-2", "2025-02-25", 19),
+        phq9("phq-3", "2025-04-01", 19),
+    )
+
+
+def two_add_ons_continue_earlier_is_trial():
+    # Sertraline 2025-01-01 → 2025-03-01; bupropion added 2025-01-15 (150 mg) and mirtazapine 2025-01-20
+    # (30 mg), both continuing: from 2025-03-01 bupropion (started first) is the trial, mirtazapine a
+    # combination on it (§3), whatever their doses.
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline", "sertraline", "2025-01-01", "2025-03-01", 100),
+        statement("ms-bupropion", "bupropion", "2025-01-15", None, 150, status="active"),
+        statement("ms-mirtazapine", "mirtazapine", "2025-01-20", None, 30, status="active"),
+    )
+
+
 SCENARIOS = [
     met_two_failed_ssris,
     possible_failed_plus_unknown_dose,
@@ -1190,6 +1220,8 @@ SCENARIOS = [
     augmentation_overlap_13_days,
     suicide_item9_panel_component,
     zero_length_statement_keeps_dose,
+    combination_outlives_base_own_trial,
+    two_add_ons_continue_earlier_is_trial,
 ]
 
 

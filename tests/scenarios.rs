@@ -1241,6 +1241,38 @@ const SCENARIOS: &[Scenario] = &[
         only_recs: true,
         ..BASE
     },
+    Scenario {
+        file: "combination-outlives-base-own-trial",
+        why: "sertraline + bupropion from 2025-01-01, sertraline stops 2025-03-01: bupropion's own trial starts that day (5.0 weeks at as_of), one failed trial → not-met",
+        as_of: "2025-04-05",
+        status: "not-met",
+        trials: &[
+            "sertraline start=2025-01-01 end=2025-03-01 outcome=failed",
+            "bupropion start=2025-03-01 end=null weeks_at_adequate_dose=5.0 duration_adequate=false outcome=ongoing",
+        ],
+        augmentations: &[
+            "bupropion class=antidepressant-combination trial_ingredient=sertraline start=2025-01-01 end=2025-03-01",
+        ],
+        json: &[("/failed_adequate_trials", "1"), ("#/trials", "2")],
+        ..BASE
+    },
+    Scenario {
+        file: "two-add-ons-continue-earlier-is-trial",
+        why: "bupropion (added 01-15) and mirtazapine (added 01-20) outlive sertraline: bupropion, started first, is the trial from 03-01; mirtazapine a combination on it",
+        as_of: "2025-05-01",
+        status: "not-met",
+        trials: &[
+            "sertraline start=2025-01-01 end=2025-03-01",
+            "bupropion start=2025-03-01 end=null",
+        ],
+        augmentations: &[
+            "bupropion#0 trial_ingredient=sertraline start=2025-01-15 end=2025-03-01",
+            "mirtazapine#0 trial_ingredient=sertraline start=2025-01-20 end=2025-03-01",
+            "mirtazapine#1 class=antidepressant-combination trial_ingredient=bupropion start=2025-03-01 end=null",
+        ],
+        json: &[("#/trials", "2"), ("#/augmentations", "3")],
+        ..BASE
+    },
 ];
 
 // ------------------------------------------------------------------------------------------------

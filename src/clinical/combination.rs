@@ -5,11 +5,16 @@
 //! exposure from that day on is a trial of its own.
 //!
 //! Decisions where the contract is silent:
-//! - Courses are taken in order of start (then the longer-running first, then the one dosed highest
-//!   relative to its minimum adequate dose, then ingredient id); a course that starts on the same day
-//!   as another is "added" to the one taken first. So a fixed-dose product (Auvelity:
-//!   dextromethorphan 90 mg + bupropion 210 mg a day) is a dextromethorphan trial with a bupropion
-//!   combination, not an under-dosed bupropion trial.
+//! - Courses are taken in order of start (then, for the rest of a combination drug that outlived
+//!   its base, the one added first; then the one that stops first; then the one dosed highest
+//!   relative to its minimum adequate dose; then ingredient id); a course that starts on the same
+//!   day as another is "added" to the one taken first. So of two drugs started together, the one
+//!   that stops first is the base and the survivor's own trial starts the day it stops (its weeks
+//!   never count the period given together, §3); several add-ons outliving their base: the one
+//!   added first is the trial from that day, the others combinations on it (§3); a fixed-dose
+//!   product (Auvelity: dextromethorphan 90 mg + bupropion 210 mg a day, starting and stopping
+//!   together) is a dextromethorphan trial with a bupropion combination, not an under-dosed
+//!   bupropion trial.
 //! - "Running at the second's start" uses effective ends (a not-ended trial runs until `as_of`):
 //!   the first is running when it started on or before the second and its effective end is after
 //!   the second's start day (touching periods are a switch).
@@ -74,7 +79,8 @@ pub fn separate<'a>(
 fn order(a: &Course<'_>, b: &Course<'_>) -> std::cmp::Ordering {
     a.start
         .cmp(&b.start)
-        .then(b.eff_end.cmp(&a.eff_end))
+        .then(a.first_start.cmp(&b.first_start))
+        .then(a.eff_end.cmp(&b.eff_end))
         .then(dose_ratio(b).total_cmp(&dose_ratio(a)))
         .then(a.ing.id.cmp(&b.ing.id))
 }

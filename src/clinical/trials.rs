@@ -49,8 +49,14 @@ pub struct Course<'a> {
     pub ended: bool,
     /// `end` when ended, else `as_of`.
     pub eff_end: Day,
+    /// Start of the whole course this one was sliced from (= `start` unless sliced): a combination
+    /// drug that outlives its base keeps the day it was added (§3: the earlier-started one becomes
+    /// the trial).
+    pub first_start: Day,
     /// Dose history: gaps omitted, adjacent equal doses merged.
     pub segs: Vec<Seg>,
+    /// The dose history before unknown doses were filled (a slice fills from its own days only).
+    pub raw: Vec<Seg>,
     /// Assumptions made while building the dose history.
     pub notes: Vec<String>,
 }
@@ -109,10 +115,11 @@ impl<'a> Course<'a> {
         self.segs.iter().rev().find_map(|s| s.dose)
     }
 
-    /// The part of this course from `from` to `to`, with the given `ended`.
+    /// The part of this course from `from` to `to`, with the given `ended`. Its unknown doses are
+    /// filled from its own days only (§3: a slice's dose counts from its start, never from before).
     pub fn slice(&self, from: Day, to: Day, ended: bool, as_of: Day) -> Course<'a> {
-        let segs = self
-            .segs
+        let raw: Vec<Seg> = self
+            .raw
             .iter()
             .filter(|s| {
                 (s.end > from && s.start < to) || (s.days() == 0 && s.start >= from && s.start < to)
@@ -124,6 +131,7 @@ impl<'a> Course<'a> {
             })
             .filter(|s| s.end > s.start || s.dose.is_some())
             .collect();
+        let (segs, notes) = fill(&raw);
         let members = self
             .members
             .iter()
@@ -140,8 +148,10 @@ impl<'a> Course<'a> {
             end: to,
             ended,
             eff_end: if ended { to } else { as_of },
+            first_start: self.first_start,
             segs,
-            notes: self.notes.clone(),
+            raw,
+            notes,
         }
     }
 
@@ -234,7 +244,8 @@ fn course_of<'a>(members: Vec<&'a Clipped<'a>>, params: &Params, as_of: Day) -> 
         ) && matches!(m.exp.status.as_str(), "completed" | "stopped")
     });
     let ended = stopped || as_of - end > params.max_gap_days;
-    let (segs, notes) = dose_history(&members);
+    let raw = dose_history(&members);
+    let (segs, notes) = fill(&raw);
     Course {
         ing: members[0].ing,
         members,
@@ -242,7 +253,9 @@ fn course_of<'a>(members: Vec<&'a Clipped<'a>>, params: &Params, as_of: Day) -> 
         end,
         ended,
         eff_end: if ended { end } else { as_of },
+        first_start: start,
         segs,
+        raw,
         notes,
     }
 }
@@ -253,7 +266,7 @@ fn course_of<'a>(members: Vec<&'a Clipped<'a>>, params: &Params, as_of: Day) -> 
 /// dose: it becomes a segment of 0 days at its place in the history, so it counts as a known dose
 /// (the trial's highest dose when none is held `dose_hold_days`, the nearest known dose for filling)
 /// and adds no day to any count.
-fn dose_history(members: &[&Clipped<'_>]) -> (Vec<Seg>, Vec<String>) {
+fn dose_history(members: &[&Clipped<'_>]) -> Vec<Seg> {
     let mut bounds: Vec<Day> = members.iter().flat_map(|m| [m.start, m.end]).collect();
     bounds.sort_unstable();
     bounds.dedup();
@@ -298,6 +311,13 @@ fn dose_history(members: &[&Clipped<'_>]) -> (Vec<Seg>, Vec<String>) {
             );
         }
     }
+    segs
+}
+
+/// Fill unknown doses from the nearest earlier known segment, else the nearest later one (§3), with
+/// a note per filled period. A history with no known dose stays unknown.
+fn fill(raw: &[Seg]) -> (Vec<Seg>, Vec<String>) {
+    let mut segs = raw.to_vec();
     let mut notes = Vec::new();
     if segs.iter().any(|s| s.dose.is_some()) && segs.iter().any(|s| s.dose.is_none()) {
         let filled: Vec<Option<f64>> = (0..segs.len())
