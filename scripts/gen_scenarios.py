@@ -1128,6 +1128,16 @@ def two_add_ons_continue_earlier_is_trial():
     )
 
 
+def mgh_s_repeated_ingredient_counts_each_trial():
+    # Two failed SSRIs, then a second failed sertraline trial (2025-08-01 → 2025-10-31, PHQ-9 17 → 17):
+    # failed_adequate_trials counts ingredients (2), MGH-S counts each failed trial (§8): 3 → escalation.
+    return bundle(
+        *met_background(),
+        statement("ms-sertraline-2", "sertraline", "2025-08-01", "2025-10-31", 100),
+        phq9("phq-4", "2025-10-25", 17),
+    )
+
+
 SCENARIOS = [
     met_two_failed_ssris,
     possible_failed_plus_unknown_dose,
@@ -1222,6 +1232,7 @@ SCENARIOS = [
     zero_length_statement_keeps_dose,
     combination_outlives_base_own_trial,
     two_add_ons_continue_earlier_is_trial,
+    mgh_s_repeated_ingredient_counts_each_trial,
 ]
 
 

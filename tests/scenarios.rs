@@ -1273,6 +1273,27 @@ const SCENARIOS: &[Scenario] = &[
         json: &[("#/trials", "2"), ("#/augmentations", "3")],
         ..BASE
     },
+    Scenario {
+        file: "mgh-s-repeated-ingredient-counts-each-trial",
+        why: "sertraline failed twice + escitalopram failed: 2 failed ingredients (met), MGH-S 3 (each failed trial, §8) → refer-esketamine, refer-ect",
+        status: "met",
+        trials: &[
+            "sertraline#0 outcome=failed",
+            "escitalopram outcome=failed",
+            "sertraline#1 start=2025-08-01 end=2025-10-31 measurement=non-response outcome=failed",
+        ],
+        recs: MET_ESCALATED,
+        only_recs: true,
+        json: &[
+            ("/failed_adequate_trials", "2"),
+            // Thase–Rush 1 (one class); MGH-S 3 × 1; Maudsley 1 + 3 + 1 (2 failed antidepressants) = 5.
+            (
+                "/staging",
+                r#"{"thase_rush":1,"mgh_s":3.0,"maudsley":{"score":5,"band":"mild"},"treatment_step":1}"#,
+            ),
+        ],
+        ..BASE
+    },
 ];
 
 // ------------------------------------------------------------------------------------------------

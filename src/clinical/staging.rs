@@ -3,9 +3,10 @@
 //! `kb.staging()`.
 //!
 //! Decisions where the contract is silent:
-//! - Failed trials are counted per distinct ingredient, like `failed_adequate_trials` (a second
-//!   failed trial of the same drug is not a new level of resistance); the MGH-S optimised-dose bonus
-//!   is given once per such ingredient when any of its failed trials reached `optimised_mg_day`.
+//! - Thase–Rush, Maudsley and the treatment step count failed trials per distinct ingredient, like
+//!   `failed_adequate_trials`; MGH-S counts every failed trial, a repeated trial of one ingredient
+//!   included, and gives the optimised-dose bonus per failed trial whose max dose reached
+//!   `optimised_mg_day` (§8).
 //! - "Failed trials in ≥ 2 classes" (Thase–Rush 2, treatment step 2) compares knowledge-base classes;
 //!   for Thase–Rush only, tetracyclics count as TCA (so a TCA + a tetracyclic are one class there).
 //! - A "failed augmentation" includes failed combinations (§3: every combination is an
@@ -89,18 +90,17 @@ pub fn staging(i: &StagingInput<'_, '_>) -> (Staging, StagingFacts) {
     ];
     let thase_rush = ladder(&rungs);
 
-    // MGH-S.
+    // MGH-S: every failed trial, a repeated trial of one ingredient included (§8).
     let t = i.tables;
     let mut mgh_s = 0.0;
-    for f in &failed {
+    for f in i
+        .trials
+        .iter()
+        .filter(|x| x.trial.outcome == super::model::Outcome::Failed)
+    {
         mgh_s += t.mgh_s_failed_trial;
         let optimised = f.course.ing.optimised_mg_day;
-        let reached = i.trials.iter().any(|x| {
-            x.course.ing.id == f.course.ing.id
-                && x.trial.outcome == super::model::Outcome::Failed
-                && matches!((x.trial.max_daily_dose_mg, optimised), (Some(d), Some(o)) if d >= o)
-        });
-        if reached {
+        if matches!((f.trial.max_daily_dose_mg, optimised), (Some(d), Some(o)) if d >= o) {
             mgh_s += t.mgh_s_optimised_bonus;
         }
     }
