@@ -1138,6 +1138,28 @@ def mgh_s_repeated_ingredient_counts_each_trial():
     )
 
 
+def optimize_dose_after_reduction():
+    # Sertraline 200 mg for 6 weeks, then reduced to 100 mg (running): the max dose (200) reached the
+    # optimised dose but the current dose (the last covered day, §9) is 100 → optimize-dose.
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline-200", "sertraline", "2025-06-01", "2025-07-13", 200),
+        statement("ms-sertraline-100", "sertraline", "2025-07-13", None, 100, status="active"),
+    )
+
+
+def optimize_dose_not_after_recent_increase():
+    # Sertraline 100 mg for 60 days, then 200 mg for the last 10 days (running): the max dose held
+    # 14 days is 100, but the current dose 200 is at the optimised dose → no optimize-dose (§9).
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline-100", "sertraline", "2025-06-01", "2025-07-31", 100),
+        statement("ms-sertraline-200", "sertraline", "2025-07-31", None, 200, status="active"),
+    )
+
+
 SCENARIOS = [
     met_two_failed_ssris,
     possible_failed_plus_unknown_dose,
@@ -1233,6 +1255,8 @@ SCENARIOS = [
     combination_outlives_base_own_trial,
     two_add_ons_continue_earlier_is_trial,
     mgh_s_repeated_ingredient_counts_each_trial,
+    optimize_dose_after_reduction,
+    optimize_dose_not_after_recent_increase,
 ]
 
 

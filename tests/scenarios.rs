@@ -1294,6 +1294,28 @@ const SCENARIOS: &[Scenario] = &[
         ],
         ..BASE
     },
+    Scenario {
+        file: "optimize-dose-after-reduction",
+        why: "sertraline 200 mg for 6 weeks then 100 mg, running: max 200 but the current dose (last covered day) is 100 → optimize-dose (§9)",
+        as_of: "2025-08-31",
+        status: "not-met",
+        trials: &["sertraline end=null max_daily_dose_mg=200 outcome=ongoing"],
+        only_flags: true,
+        recs: &["optimize-dose"],
+        only_recs: true,
+        json: &[("/recommendations/0/rationale", "~dose is 100 mg/day")],
+        ..BASE
+    },
+    Scenario {
+        file: "optimize-dose-not-after-recent-increase",
+        why: "sertraline 100 mg for 60 days then 200 mg for 10 days, running: max held 14 days is 100, current dose 200 = optimised → no optimize-dose",
+        as_of: "2025-08-10",
+        status: "not-met",
+        trials: &["sertraline end=null max_daily_dose_mg=100 outcome=ongoing"],
+        only_flags: true,
+        only_recs: true,
+        ..BASE
+    },
 ];
 
 // ------------------------------------------------------------------------------------------------
