@@ -428,7 +428,7 @@ def prior_tms():
 
 
 def prior_esketamine_hcpcs():
-    return bundle(*met_background(ser_mg=150, esc_mg=20), procedure("proc-esk", HCPCS, "G2082", "2025-10-01"))
+    return bundle(*met_background(ser_mg=200, esc_mg=20), procedure("proc-esk", HCPCS, "G2082", "2025-10-01"))
 
 
 def ect_course_six_procedures():
@@ -445,7 +445,7 @@ def ongoing_three_weeks_at_optimised_dose():
     return bundle(
         patient(),
         mdd(),
-        statement("ms-sertraline", "sertraline", "2025-12-11", None, 150, status="active"),
+        statement("ms-sertraline", "sertraline", "2025-12-11", None, 200, status="active"),
     )
 
 
@@ -464,7 +464,7 @@ def site_offers_no_neuromodulation():
 
 
 def mgh_s_optimised_bonus():
-    return bundle(*met_background(ser_mg=150, esc_mg=20))
+    return bundle(*met_background(ser_mg=200, esc_mg=20))
 
 
 def partial_response_on_current_trial_no_switch():
@@ -904,7 +904,7 @@ def thase_rush_3_tetracyclic_counts_as_tca():
         patient(),
         mdd(),
         statement("ms-sertraline", "sertraline", "2025-01-15", "2025-04-15", 100),
-        statement("ms-maprotiline", "maprotiline", "2025-04-20", "2025-07-20", 100),
+        statement("ms-maprotiline", "maprotiline", "2025-04-20", "2025-07-20", 150),
     )
 
 
@@ -992,7 +992,7 @@ def emsam_transdermal():
 
 def esketamine_exposure():
     return bundle(
-        *met_background(ser_mg=150, esc_mg=20),
+        *met_background(ser_mg=200, esc_mg=20),
         statement("ms-spravato", None, "2025-09-01", "2025-11-01", 56,
                   med=rx_product("2201625", "esketamine Nasal Spray [Spravato]"),
                   timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "wk"}}),

@@ -468,7 +468,7 @@ const SCENARIOS: &[Scenario] = &[
     // ---------------------------------------------------------------- recommendations (§9)
     Scenario {
         file: "ongoing-three-weeks-at-optimised-dose",
-        why: "sertraline 150 mg (optimised) started 21 days ago: extend the trial, nothing to optimise",
+        why: "sertraline 200 mg (the verified optimised dose, §12) started 21 days ago: extend the trial, nothing to optimise",
         status: "not-met",
         trials: &[
             "sertraline end=null weeks_at_adequate_dose=3.0 dose_adequate=true duration_adequate=false outcome=ongoing",
@@ -480,7 +480,7 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         file: "ongoing-ten-weeks-below-optimised-dose",
-        why: "sertraline 100 mg for 10 weeks with a partial response (20→14): optimise the dose (< 150)",
+        why: "sertraline 100 mg for 10 weeks with a partial response (20→14): optimise the dose (< 200)",
         status: "not-met",
         trials: &[
             "sertraline end=null weeks_at_adequate_dose=10.0 measurement=partial outcome=failed",
@@ -507,10 +507,10 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         file: "mgh-s-optimised-bonus",
-        why: "two failed SSRIs at their optimised doses (150, 20): MGH-S 1+0.5 each = 3 → esketamine and ECT referrals",
+        why: "two failed SSRIs at their optimised doses (200, 20; §12 verified values): MGH-S 1+0.5 each = 3 → esketamine and ECT referrals",
         status: "met",
         trials: &[
-            "sertraline max_daily_dose_mg=150",
+            "sertraline max_daily_dose_mg=200",
             "escitalopram max_daily_dose_mg=20",
         ],
         recs: MET_ESCALATED,
@@ -1001,7 +1001,7 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         file: "thase-rush-3-tetracyclic-counts-as-tca",
-        why: "failed SSRI + failed maprotiline 100 mg (tetracyclic): counts as the TCA of Thase–Rush stage 3",
+        why: "failed SSRI + failed maprotiline 150 mg (the §12 minimum) (tetracyclic): counts as the TCA of Thase–Rush stage 3",
         status: "met",
         trials: &["maprotiline outcome=failed"],
         recs: MET_ESCALATED,

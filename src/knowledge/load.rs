@@ -132,6 +132,8 @@ struct IngredientRow {
     serotonergic: bool,
     maoi: bool,
     #[serde(default)]
+    maoi_contraindicated: bool,
+    #[serde(default)]
     mood_stabiliser: bool,
     #[serde(default)]
     counts_as_procedure: Option<ProcedureKind>,
@@ -142,7 +144,14 @@ struct IngredientRow {
     /// Words that veto a text match of this ingredient (oral selegiline).
     #[serde(default)]
     text_exclude: Vec<String>,
+    /// Words of which one must be present for a text match of this ingredient (oral selegiline:
+    /// "tablet", "capsule", ...).
+    #[serde(default)]
+    text_require: Vec<String>,
     source: String,
+    /// What the values were checked against (required; a source check is not a clinical review).
+    #[serde(default)]
+    checked_against: String,
     review_status: String,
 }
 
@@ -344,6 +353,22 @@ fn load_drugs(text: &str, idx: &mut Index) -> Result<(), KbError> {
                 format!("{label}: source and review_status are required"),
             ));
         }
+        if row.checked_against.trim().is_empty() {
+            return Err(err(DRUGS, format!("{label}: checked_against is required")));
+        }
+        for (field, text) in [
+            ("source", &row.source),
+            ("checked_against", &row.checked_against),
+        ] {
+            if let Some(bad) = outside_reference(text) {
+                return Err(err(
+                    DRUGS,
+                    format!(
+                        "{label}: {field} cites '{bad}', outside the repository (cite docs/sources/… or docs/clinical-rules.md)"
+                    ),
+                ));
+            }
+        }
         positive(
             DRUGS,
             &label,
@@ -376,6 +401,16 @@ fn load_drugs(text: &str, idx: &mut Index) -> Result<(), KbError> {
                 }
             }
             DrugRole::Other => {}
+            DrugRole::InteractionOnly => {
+                if !(row.maoi || row.serotonergic || row.maoi_contraindicated) {
+                    return Err(err(
+                        DRUGS,
+                        format!(
+                            "{label}: interaction-only row without maoi, serotonergic or maoi_contraindicated"
+                        ),
+                    ));
+                }
+            }
         }
         if let (Some(min), Some(opt)) = (row.min_adequate_mg_day, row.optimised_mg_day)
             && opt < min
@@ -444,6 +479,9 @@ fn load_drugs(text: &str, idx: &mut Index) -> Result<(), KbError> {
         for w in &row.text_exclude {
             idx.text.add_exclusion(i, w);
         }
+        for w in &row.text_require {
+            idx.text.add_requirement(i, w);
+        }
         idx.ingredients.push(Ingredient {
             id,
             display: row.display,
@@ -456,15 +494,24 @@ fn load_drugs(text: &str, idx: &mut Index) -> Result<(), KbError> {
             min_adjunct_mg_day: row.min_adjunct_mg_day,
             serotonergic: row.serotonergic,
             maoi: row.maoi,
+            maoi_contraindicated: row.maoi_contraindicated,
             mood_stabiliser: row.mood_stabiliser,
             counts_as_procedure: row.counts_as_procedure,
             washout_before_maoi_days: row.washout_before_maoi_days,
             brands: row.brands,
             source: row.source,
+            checked_against: row.checked_against,
             review_status: row.review_status,
         });
     }
     Ok(())
+}
+
+/// A citation of a document outside the repository (`../shared/…`, `reference/…`, `design/…`), if any:
+/// every citation must be readable from the repository itself.
+fn outside_reference(text: &str) -> Option<&str> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ';' | ',' | '`'))
+        .find(|w| w.starts_with("../") || w.starts_with("reference/") || w.starts_with("design/"))
 }
 
 fn validate_params(p: &Params) -> Result<(), KbError> {

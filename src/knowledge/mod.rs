@@ -130,6 +130,19 @@ impl KnowledgeBase {
         self.idx
             .text
             .find(text)
+            .found
+            .into_iter()
+            .map(|i| &self.idx.ingredients[i])
+            .collect()
+    }
+    /// Ingredients whose name or brand occurs in `text` but whose match a veto dropped
+    /// (`text_exclude` / `text_require` in `drugs.toml`): "Emsam … tablet" names the transdermal
+    /// selegiline and an oral form at once. The reader reports them (clinical-rules §1: never silent).
+    pub fn vetoed_in_text(&self, text: &str) -> Vec<&Ingredient> {
+        self.idx
+            .text
+            .find(text)
+            .vetoed
             .into_iter()
             .map(|i| &self.idx.ingredients[i])
             .collect()

@@ -90,6 +90,10 @@ pub enum DrugRole {
     /// Known to the knowledge base but never a trial nor an augmentation: esketamine (it raises
     /// `prior-esketamine` through `counts_as_procedure`), mood stabilisers such as lamotrigine.
     Other,
+    /// Read only for the MAOI interaction rule (clinical-rules §7): MAO inhibitors that are not
+    /// antidepressant trials (oral selegiline, rasagiline, linezolid, methylene blue, ...) and the
+    /// serotonergic or MAOI-contraindicated drugs the labels name (tramadol, triptans, ...).
+    InteractionOnly,
 }
 
 /// One ingredient row of `knowledge/drugs.toml`.
@@ -113,6 +117,9 @@ pub struct Ingredient {
     pub min_adjunct_mg_day: Option<f64>,
     pub serotonergic: bool,
     pub maoi: bool,
+    /// Contraindicated with MAO inhibitors for a reason other than serotonin (hypertensive crisis:
+    /// amphetamines, methylphenidate; carbamazepine): the MAOI rule treats it like a serotonergic drug.
+    pub maoi_contraindicated: bool,
     /// Mood stabiliser (lithium, lamotrigine, valproate, ...): protects a bipolar patient on an antidepressant.
     pub mood_stabiliser: bool,
     /// Any exposure to this ingredient counts as this procedure (esketamine → `Esketamine`).
@@ -122,8 +129,11 @@ pub struct Ingredient {
     pub washout_before_maoi_days: Option<i64>,
     /// Brand names and synonyms matched as whole words in text (case-insensitive).
     pub brands: Vec<String>,
-    /// Where the numbers come from (citation).
+    /// Where the numbers come from (citation of an in-repository document).
     pub source: String,
+    /// What the row's values were checked against (labels, tables; `docs/sources/knowledge-verification.md`).
+    /// A source check, not a clinical review.
+    pub checked_against: String,
     /// `"unreviewed"` until a clinician signs off; shown in card detail until then.
     pub review_status: String,
 }

@@ -199,14 +199,23 @@ fn dose_spot_checks() {
         let i = kb.ingredient(id).unwrap();
         (i.min_adequate_mg_day, i.optimised_mg_day)
     };
-    assert_eq!(d("sertraline"), (Some(50.0), Some(150.0)));
+    // clinical-rules §12 verified values (docs/sources/knowledge-verification.md §1g).
+    assert_eq!(d("sertraline"), (Some(50.0), Some(200.0)));
+    assert_eq!(d("levomilnacipran"), (Some(40.0), Some(120.0)));
+    assert_eq!(d("mirtazapine"), (Some(15.0), Some(45.0)));
+    assert_eq!(d("trazodone"), (Some(300.0), Some(400.0)));
+    assert_eq!(d("nefazodone"), (Some(300.0), Some(600.0)));
+    assert_eq!(d("phenelzine"), (Some(45.0), Some(90.0)));
+    assert_eq!(d("isocarboxazid"), (Some(30.0), Some(60.0)));
+    assert_eq!(d("maprotiline"), (Some(150.0), Some(150.0)));
+    assert_eq!(d("gepirone"), (Some(36.3), Some(72.6)));
     assert_eq!(d("venlafaxine"), (Some(150.0), Some(225.0)));
     assert_eq!(d("bupropion"), (Some(300.0), Some(450.0)));
     assert_eq!(d("duloxetine"), (Some(60.0), Some(120.0)));
     assert_eq!(d("desvenlafaxine"), (Some(50.0), Some(100.0)));
     assert_eq!(d("tranylcypromine"), (Some(30.0), Some(60.0)));
     assert_eq!(d("citalopram"), (Some(20.0), Some(40.0)));
-    assert_eq!(d("nortriptyline"), (Some(75.0), Some(100.0)));
+    assert_eq!(d("nortriptyline"), (Some(75.0), Some(150.0)));
     assert_eq!(d("selegiline"), (Some(6.0), Some(12.0)));
     let adj = |id: &str| kb.ingredient(id).unwrap().min_adjunct_mg_day;
     assert_eq!(adj("liothyronine"), Some(0.025));
@@ -214,14 +223,52 @@ fn dose_spot_checks() {
     assert_eq!(adj("bupropion"), Some(150.0));
     assert_eq!(adj("mirtazapine"), Some(15.0));
     assert_eq!(adj("quetiapine"), Some(150.0));
-    let f = kb.ingredient("fluoxetine").unwrap();
-    assert_eq!(f.washout_before_maoi_days, Some(35));
+    assert_eq!(adj("olanzapine"), Some(5.0));
+    assert_eq!(adj("lamotrigine"), Some(200.0));
+    let w = |id: &str| kb.ingredient(id).unwrap().washout_before_maoi_days;
+    assert_eq!(w("fluoxetine"), Some(35));
+    assert_eq!(w("vortioxetine"), Some(21));
     assert!(
         kb.ingredients()
             .iter()
-            .filter(|i| i.id != "fluoxetine")
+            .filter(|i| i.id != "fluoxetine" && i.id != "vortioxetine")
             .all(|i| i.washout_before_maoi_days.is_none())
     );
+    assert!(kb.ingredient("buspirone").unwrap().serotonergic);
+    // RxCUIs of §12: the valproate ingredient is 40254 (11118 valproic acid and 266856 divalproex
+    // are precise ingredients), gepirone and esketamine have theirs.
+    assert_eq!(kb.ingredient_by_rxcui("40254").unwrap().id, "valproate");
+    assert_eq!(kb.ingredient_by_rxcui("11118").unwrap().id, "valproate");
+    assert_eq!(kb.ingredient_by_rxcui("266856").unwrap().id, "valproate");
+    assert_eq!(kb.ingredient_by_rxcui("2672253").unwrap().id, "gepirone");
+    assert_eq!(kb.ingredient_by_rxcui("2119365").unwrap().id, "esketamine");
+}
+
+#[test]
+fn every_row_cites_in_repository_sources_and_stays_unreviewed() {
+    for i in kb().ingredients() {
+        assert!(
+            i.checked_against
+                .contains("docs/sources/knowledge-verification.md"),
+            "{}: {}",
+            i.id,
+            i.checked_against
+        );
+        assert!(
+            i.source.contains("docs/"),
+            "{}: source must cite an in-repository document: {}",
+            i.id,
+            i.source
+        );
+        assert_eq!(i.review_status, "unreviewed", "{}", i.id);
+    }
+    let m = drugs_err(&ad_row("alpha", "").replace("checked_against = \"test\"\n", ""));
+    assert_has(&m, &["drugs.toml", "alpha", "checked_against is required"]);
+    let m = drugs_err(&ad_row("alpha", "").replace(
+        "source = \"test\"",
+        "source = \"../shared/reference/trd-clinical-knowledge.md §2.1\"",
+    ));
+    assert_has(&m, &["drugs.toml", "alpha", "outside the repository"]);
 }
 
 #[test]
@@ -604,6 +651,7 @@ optimised_mg_day = 40
 serotonergic = true
 maoi = false
 source = "test"
+checked_against = "test"
 review_status = "unreviewed"
 {extra}
 "#

@@ -59,6 +59,16 @@ pub(crate) struct TextIndex {
     first: HashMap<String, Vec<(Vec<String>, usize)>>,
     /// Per ingredient: words that veto a text match when present anywhere in the same text.
     exclude: HashMap<usize, Vec<String>>,
+    /// Per ingredient: words of which one must be present in the text for a match.
+    require: HashMap<usize, Vec<String>>,
+}
+
+/// The ingredients a text names: those kept, and those whose name occurs but a veto dropped
+/// (an excluded word present, or no required word), each in order of first occurrence.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct TextMatch {
+    pub(crate) found: Vec<usize>,
+    pub(crate) vetoed: Vec<usize>,
 }
 
 impl TextIndex {
@@ -84,8 +94,15 @@ impl TextIndex {
             .extend(name_tokens(word));
     }
 
+    pub(crate) fn add_requirement(&mut self, ingredient: usize, word: &str) {
+        self.require
+            .entry(ingredient)
+            .or_default()
+            .extend(name_tokens(word));
+    }
+
     /// Ingredient indices named in `text`, in order of first occurrence, without duplicates.
-    pub(crate) fn find(&self, text: &str) -> Vec<usize> {
+    pub(crate) fn find(&self, text: &str) -> TextMatch {
         let lower = text.to_lowercase();
         let toks: Vec<&str> = tokens(&lower).collect();
         let mut found: Vec<usize> = Vec::new();
@@ -103,11 +120,15 @@ impl TextIndex {
                 }
             }
         }
-        found.retain(|i| match self.exclude.get(i) {
-            Some(words) => !toks.iter().any(|t| words.iter().any(|w| w == t)),
-            None => true,
+        let present = |words: &Vec<String>| toks.iter().any(|t| words.iter().any(|w| w == t));
+        let (kept, vetoed) = found.into_iter().partition(|i| {
+            self.exclude.get(i).is_none_or(|w| !present(w))
+                && self.require.get(i).is_none_or(present)
         });
-        found
+        TextMatch {
+            found: kept,
+            vetoed,
+        }
     }
 }
 
@@ -130,9 +151,29 @@ mod tests {
         let mut idx = TextIndex::default();
         idx.add_name("valproic acid", 0);
         idx.add_name("Amitriptyline", 1);
-        assert_eq!(idx.find("Valproic-Acid 250 mg"), vec![0]);
-        assert!(idx.find("valproic 250 mg").is_empty());
-        assert!(idx.find("amitriptylinex").is_empty());
-        assert_eq!(idx.find("AMITRIPTYLINE 25MG and valproic acid"), vec![1, 0]);
+        assert_eq!(idx.find("Valproic-Acid 250 mg").found, vec![0]);
+        assert!(idx.find("valproic 250 mg").found.is_empty());
+        assert!(idx.find("amitriptylinex").found.is_empty());
+        assert_eq!(
+            idx.find("AMITRIPTYLINE 25MG and valproic acid").found,
+            vec![1, 0]
+        );
+    }
+
+    #[test]
+    fn vetoes_are_reported() {
+        let mut idx = TextIndex::default();
+        idx.add_name("selegiline", 0);
+        idx.add_name("Emsam", 0);
+        idx.add_exclusion(0, "tablet");
+        idx.add_name("selegiline", 1);
+        idx.add_requirement(1, "tablet");
+        idx.add_exclusion(1, "emsam");
+        let m = idx.find("selegiline 5 mg tablet");
+        assert_eq!((m.found, m.vetoed), (vec![1], vec![0]));
+        let m = idx.find("Selegiline 6 mg/24 h patch");
+        assert_eq!((m.found, m.vetoed), (vec![0], vec![1]));
+        let m = idx.find("Emsam 6 mg tablet");
+        assert_eq!((m.found, m.vetoed), (vec![], vec![0]));
     }
 }
