@@ -39,6 +39,8 @@ DRUGS = {
     "tranylcypromine": "10734",
     "lithium": "6448",
     "quetiapine": "51272",
+    "rasagiline": "134748",
+    "tramadol": "10689",
 }
 
 DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}
@@ -298,6 +300,18 @@ def order_sign_all_drafts():
 
 def order_sign_maoi_and_ssri_drafts():
     return [MDD], [draft("draft-phenelzine", "phenelzine", 15, timing=TID), draft("draft-sertraline", "sertraline", 50)]
+
+
+def maoi_ssri_draft_while_rasagiline_current():
+    # Rasagiline (an MAO-B inhibitor for Parkinson's, not an antidepressant) is an MAOI for the rule (§7, §11).
+    return [MDD, statement("ms-rasagiline", "rasagiline", "@T-90", None, 1, status="active")], [
+        draft("draft-sertraline", "sertraline", 50)]
+
+
+def maoi_tramadol_draft_10_days_after_phenelzine():
+    # Tramadol is serotonergic beyond antidepressants (§7): 10 days after an MAOI is inside the 14-day washout.
+    return [MDD, statement("ms-phenelzine", "phenelzine", "@T-200", "@T-10", 45)], [
+        draft("draft-tramadol", "tramadol", 50, timing=TID)]
 
 
 SELECT = {

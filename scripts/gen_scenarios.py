@@ -41,6 +41,9 @@ DRUGS = {
     "venlafaxine": "39786",
     "mirtazapine": "15996",
     "bupropion": "42347",
+    "linezolid": "190376",
+    "tramadol": "10689",
+    "methylphenidate": "6901",
     "nortriptyline": "7531",
     "maprotiline": "6646",
     "phenelzine": "8123",
@@ -1160,6 +1163,48 @@ def optimize_dose_not_after_recent_increase():
     )
 
 
+def maoi_oral_selegiline_with_sertraline():
+    # Oral selegiline (an MAO-B inhibitor, text only: no antidepressant trial) taken during sertraline:
+    # every MAO inhibitor is an MAOI for the interaction rule (§7).
+    oral = {"text": "selegiline hydrochloride 5 MG Oral Capsule"}
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline", "sertraline", "2025-03-01", None, 100, status="active"),
+        statement("ms-selegiline", None, "2025-06-01", "2025-07-01", 5, unit="capsule", med=oral,
+                  timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}),
+    )
+
+
+def linezolid_during_sertraline():
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline", "sertraline", "2025-03-01", None, 100, status="active"),
+        request("mr-linezolid", "linezolid", "2025-09-01", 600, bounds={"start": "2025-09-01", "end": "2025-09-11"},
+                timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}),
+    )
+
+
+def tramadol_10_days_after_phenelzine():
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-phenelzine", "phenelzine", "2025-02-01", "2025-06-01", 45),
+        statement("ms-tramadol", "tramadol", "2025-06-11", "2025-06-20", 100),
+    )
+
+
+def methylphenidate_during_tranylcypromine():
+    # Methylphenidate is MAOI-contraindicated (hypertensive crisis), not serotonergic: the rule still fires.
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-tranylcypromine", "tranylcypromine", "2025-03-01", None, 30, status="active"),
+        statement("ms-methylphenidate", "methylphenidate", "2025-05-01", "2025-06-01", 10),
+    )
+
+
 SCENARIOS = [
     met_two_failed_ssris,
     possible_failed_plus_unknown_dose,
@@ -1257,6 +1302,10 @@ SCENARIOS = [
     mgh_s_repeated_ingredient_counts_each_trial,
     optimize_dose_after_reduction,
     optimize_dose_not_after_recent_increase,
+    maoi_oral_selegiline_with_sertraline,
+    linezolid_during_sertraline,
+    tramadol_10_days_after_phenelzine,
+    methylphenidate_during_tranylcypromine,
 ]
 
 

@@ -401,6 +401,27 @@ const ROWS: &[Row] = &[
         checks: &[],
     },
     Row {
+        file: "maoi-ssri-draft-while-rasagiline-current",
+        why: "SSRI drafted while rasagiline (MAO-B inhibitor, interaction-only) is current",
+        cards: &[(
+            MAOI,
+            "Sertraline ordered while Rasagiline is current (MAOI and serotonergic drug)",
+        )],
+        checks: &[(
+            "/cards/0/detail",
+            "~is current (`MedicationStatement/ms-rasagiline`)",
+        )],
+    },
+    Row {
+        file: "maoi-tramadol-draft-10-days-after-phenelzine",
+        why: "tramadol (serotonergic opioid) drafted 10 days after phenelzine stopped: inside the 14-day washout",
+        cards: &[(
+            MAOI,
+            "Tramadol ordered 10 days after the MAOI Phenelzine stopped (washout 14 days)",
+        )],
+        checks: &[],
+    },
+    Row {
         file: "unknown-drug-silent",
         why: "a drug the knowledge base does not know (amoxicillin), days after an SSRI",
         cards: &[],

@@ -1316,6 +1316,45 @@ const SCENARIOS: &[Scenario] = &[
         only_recs: true,
         ..BASE
     },
+    Scenario {
+        file: "maoi-oral-selegiline-with-sertraline",
+        why: "oral selegiline (text 'selegiline hydrochloride 5 MG Oral Capsule') during sertraline: an MAOI for the rule (§7), never a trial",
+        status: "not-met",
+        trials: &["sertraline end=null"],
+        flags: &["maoi-serotonergic-interaction"],
+        json: &[
+            ("#/trials", "1"),
+            (
+                "/flags/0/evidence",
+                r#"["MedicationStatement/ms-selegiline","MedicationStatement/ms-sertraline"]"#,
+            ),
+        ],
+        ..BASE
+    },
+    Scenario {
+        file: "linezolid-during-sertraline",
+        why: "linezolid (a reversible MAOI antibiotic, RxCUI 190376) for 10 days during sertraline: maoi-serotonergic-interaction",
+        status: "not-met",
+        flags: &["maoi-serotonergic-interaction"],
+        json: &[("#/trials", "1")],
+        ..BASE
+    },
+    Scenario {
+        file: "tramadol-10-days-after-phenelzine",
+        why: "tramadol (serotonergic opioid, RxCUI 10689) started 10 days after phenelzine stopped: within the 14-day washout",
+        status: "not-met",
+        flags: &["maoi-serotonergic-interaction"],
+        json: &[("#/trials", "1"), ("/flags/0/detail", "~tramadol")],
+        ..BASE
+    },
+    Scenario {
+        file: "methylphenidate-during-tranylcypromine",
+        why: "methylphenidate (MAOI-contraindicated: hypertensive crisis) during tranylcypromine: the interaction rule fires",
+        status: "not-met",
+        flags: &["maoi-serotonergic-interaction"],
+        json: &[("/flags/0/detail", "~methylphenidate")],
+        ..BASE
+    },
 ];
 
 // ------------------------------------------------------------------------------------------------

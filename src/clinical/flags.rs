@@ -9,9 +9,9 @@
 //! - `suicide-risk` counts every item-9 score ≥ `suicide_item9_min` in `as_of − lookback … as_of`
 //!   (both ends inclusive), not only the latest.
 //! - `maoi-serotonergic-interaction` looks at single exposures (their own clipped ends, not the
-//!   trial's), over the whole record (a safety finding is not limited to the episode), and never
-//!   pairs an ingredient with itself. An MAOI that is also serotonergic in the knowledge base pairs
-//!   with another MAOI (an MAOI-to-MAOI switch needs a washout too).
+//!   trial's), over the whole record (a safety finding is not limited to the episode), every
+//!   knowledge-base ingredient included (interaction-only rows such as linezolid or tramadol), and
+//!   never pairs an ingredient with itself. The pairs and washouts are [`super::interaction`]'s.
 //! - `prior-ect` / `prior-tms` / `prior-esketamine`: completed procedures dated in the episode
 //!   window (onset … `as_of`), and exposures of an ingredient that `counts_as_procedure` whose
 //!   period reaches the episode window.
@@ -335,36 +335,33 @@ pub fn procedures_in_episode(
     v
 }
 
-/// MAOI with a serotonergic drug: overlapping, or started within the washout after the other ended
-/// (`washout_before_maoi_days` of the serotonergic drug, else `maoi_washout_days`); or a
-/// serotonergic drug started within `maoi_washout_days` after an MAOI ended. Evidence: both sides
-/// of every interacting pair; detail: the first pair.
+/// MAOI with a serotonergic or MAOI-contraindicated drug (§7, [`super::interaction`]): overlapping,
+/// or one started within the washout after the other ended. Evidence: both sides of every
+/// interacting pair; detail: the first pair.
 pub fn maoi_interaction(exps: &[Clipped<'_>], p: &Params) -> Option<(Vec<String>, String)> {
+    use super::interaction::{overlap, partner_word, washout_days};
     let mut pairs: Vec<(Day, String, &Clipped<'_>, &Clipped<'_>)> = Vec::new();
     for m in exps.iter().filter(|e| e.ing.maoi) {
-        for s in exps
-            .iter()
-            .filter(|e| e.ing.serotonergic && e.ing.id != m.ing.id)
-        {
-            let washout = s
-                .ing
-                .washout_before_maoi_days
-                .unwrap_or(p.maoi_washout_days);
-            let (mname, sname) = (&m.ing.id, &s.ing.id);
-            let text = if m.start < s.end && s.start < m.end {
-                format!("{mname} (MAOI) and {sname} (serotonergic) were taken at the same time")
-            } else if (0..=washout).contains(&(m.start - s.end)) {
+        for s in exps.iter().filter(|e| e.ing.id != m.ing.id) {
+            let (Some(before), Some(after)) =
+                (washout_days(s.ing, m.ing, p), washout_days(m.ing, s.ing, p))
+            else {
+                continue;
+            };
+            let (mname, sname, what) = (&m.ing.id, &s.ing.id, partner_word(s.ing));
+            let text = if overlap((m.start, m.end), (s.start, s.end)) {
+                format!("{mname} (MAOI) and {sname} ({what}) were taken at the same time")
+            } else if (0..=before).contains(&(m.start - s.end)) {
                 format!(
-                    "{mname} (MAOI) started {} days after {sname} ended ({}); a washout of {washout} days is required",
+                    "{mname} (MAOI) started {} days after {sname} ({what}) ended ({}); a washout of {before} days is required",
                     m.start - s.end,
                     crate::dates::format_day(date(s.end))
                 )
-            } else if (0..=p.maoi_washout_days).contains(&(s.start - m.end)) {
+            } else if (0..=after).contains(&(s.start - m.end)) {
                 format!(
-                    "{sname} (serotonergic) started {} days after {mname} (MAOI) ended ({}); a washout of {} days is required",
+                    "{sname} ({what}) started {} days after {mname} (MAOI) ended ({}); a washout of {after} days is required",
                     s.start - m.end,
                     crate::dates::format_day(date(m.end)),
-                    p.maoi_washout_days
                 )
             } else {
                 continue;
@@ -389,7 +386,10 @@ pub fn maoi_interaction(exps: &[Clipped<'_>], p: &Params) -> Option<(Vec<String>
     };
     Some((
         ev,
-        format!("Serotonin-syndrome risk: {}{more}.", pairs[0].1),
+        format!(
+            "MAO inhibitor interaction (serotonin syndrome or hypertensive crisis): {}{more}.",
+            pairs[0].1
+        ),
     ))
 }
 

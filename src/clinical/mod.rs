@@ -18,6 +18,7 @@ pub mod combination;
 pub mod episode;
 pub mod exposures;
 pub mod flags;
+pub mod interaction;
 pub mod measurement;
 pub mod model;
 pub mod orders;

@@ -3,9 +3,9 @@
 //!
 //! Findings, per draft in scope and per knowledge-base ingredient of the draft:
 //! - `MaoiInteraction`: the draft creates `maoi-serotonergic-interaction` (§7): an MAOI draft with a
-//!   serotonergic exposure that is current or ended 0–washout days ago (the serotonergic drug's
-//!   `washout_before_maoi_days`, else `maoi_washout_days`, inclusive), or a serotonergic draft with an
-//!   MAOI exposure current or ended 0–`maoi_washout_days` ago; other drafts count as current.
+//!   serotonergic or MAOI-contraindicated exposure that is current or ended 0–washout days ago, or
+//!   such a draft with an MAOI exposure current or ended 0–washout days ago; other drafts count as
+//!   current. Pairs and washouts come from [`super::interaction::washout_days`] (the flag's rule).
 //! - `RepeatFailedClass`: status `met` and the draft starts another trial of an antidepressant class
 //!   with ≥ `order_class_failed_trials` failed trials (distinct ingredients with outcome `failed`).
 //! - `BipolarMonotherapy`: `bipolar-spectrum` and a draft antidepressant without a mood stabiliser
@@ -205,26 +205,12 @@ fn maoi_pairs(
     scope: Scope<'_>,
 ) -> Vec<MaoiPair> {
     let p = kb.params();
-    if !ing.maoi && !ing.serotonergic {
+    if !ing.maoi && !super::interaction::is_partner(ing) {
         return Vec::new();
     }
-    // (other is MAOI?) → the washout before the draft may start.
+    // (other is MAOI?) → the washout before the draft may start (§7, one rule for flag and hooks).
     let interacts = |other: &Ingredient| -> Option<(bool, i64)> {
-        if other.id == ing.id {
-            return None;
-        }
-        if ing.maoi && other.serotonergic {
-            Some((
-                false,
-                other
-                    .washout_before_maoi_days
-                    .unwrap_or(p.maoi_washout_days),
-            ))
-        } else if ing.serotonergic && other.maoi {
-            Some((true, p.maoi_washout_days))
-        } else {
-            None
-        }
+        super::interaction::washout_days(other, ing, p).map(|w| (other.maoi, w))
     };
     let pair = |other: &Ingredient, other_is_maoi: bool, washout: i64| MaoiPair {
         maoi: if other_is_maoi { &other.id } else { &ing.id }.clone(),

@@ -51,6 +51,9 @@ pub enum DrugClass {
     Stimulant,
     #[serde(rename = "anticonvulsant")]
     Anticonvulsant,
+    /// Interaction-only drugs of no class above (opioids, triptans, St John's wort, ...).
+    #[serde(rename = "other")]
+    Other,
 }
 
 impl DrugClass {
@@ -75,6 +78,7 @@ impl DrugClass {
             DrugClass::Buspirone => "buspirone",
             DrugClass::Stimulant => "stimulant",
             DrugClass::Anticonvulsant => "anticonvulsant",
+            DrugClass::Other => "other",
         }
     }
 }

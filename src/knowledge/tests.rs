@@ -462,10 +462,23 @@ fn text_matching() {
         text_ids(&kb, "selegiline 6 mg/24h transdermal"),
         ["selegiline"]
     );
-    assert!(
-        text_ids(&kb, "selegiline hydrochloride 5 MG Oral Capsule").is_empty(),
-        "oral selegiline"
+    // Oral selegiline is the interaction-only row, never the transdermal antidepressant.
+    assert_eq!(
+        text_ids(&kb, "selegiline hydrochloride 5 MG Oral Capsule"),
+        ["selegiline-oral"]
     );
+    assert_eq!(text_ids(&kb, "Eldepryl 5 mg"), ["selegiline-oral"]);
+    assert_eq!(text_ids(&kb, "selegiline (Eldepryl)"), ["selegiline-oral"]);
+    // Contradictory text: neither row, and the veto is reported.
+    assert!(text_ids(&kb, "Emsam 6 mg tablet").is_empty());
+    let vetoed: Vec<_> = kb
+        .vetoed_in_text("Emsam 6 mg tablet")
+        .iter()
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(vetoed, ["selegiline"]);
+    assert_eq!(text_ids(&kb, "St. John's Wort 300 mg"), ["st-johns-wort"]);
+    assert_eq!(text_ids(&kb, "traMADol 50 mg tablet"), ["tramadol"]);
 }
 
 #[test]
