@@ -1205,6 +1205,17 @@ def methylphenidate_during_tranylcypromine():
     )
 
 
+def contradictory_emsam_tablet_is_a_data_issue():
+    # "Emsam … tablet": the transdermal brand and an oral form at once. The text veto drops the match;
+    # an MAO inhibitor that cannot be placed must surface as a data issue naming the resource (§1).
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-emsam", None, "2025-03-01", "2025-06-01", 1, unit="tablet",
+                  med={"text": "Emsam 6 mg/24 hr tablet"}),
+    )
+
+
 SCENARIOS = [
     met_two_failed_ssris,
     possible_failed_plus_unknown_dose,
@@ -1306,6 +1317,7 @@ SCENARIOS = [
     linezolid_during_sertraline,
     tramadol_10_days_after_phenelzine,
     methylphenidate_during_tranylcypromine,
+    contradictory_emsam_tablet_is_a_data_issue,
 ]
 
 

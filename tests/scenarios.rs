@@ -1355,6 +1355,22 @@ const SCENARIOS: &[Scenario] = &[
         json: &[("/flags/0/detail", "~methylphenidate")],
         ..BASE
     },
+    Scenario {
+        file: "contradictory-emsam-tablet-is-a-data-issue",
+        why: "text 'Emsam 6 mg/24 hr tablet' (transdermal brand, oral form): not placed, but a data issue naming the statement, never silent",
+        status: "not-met",
+        only_flags: true,
+        only_recs: true,
+        issues: &[(
+            "MedicationStatement/ms-emsam",
+            "medicationCodeableConcept.text",
+        )],
+        json: &[
+            ("#/trials", "0"),
+            ("/data_issues/0/problem", "~Selegiline (transdermal)"),
+        ],
+        ..BASE
+    },
 ];
 
 // ------------------------------------------------------------------------------------------------

@@ -353,6 +353,25 @@ fn match_concept<'k>(cc: &CodeableConcept<'_>, kb: &'k KnowledgeBase) -> Option<
     (!found.is_empty()).then_some((MatchedBy::Text, found))
 }
 
+/// The first text of a concept (coding displays, then `text`) that names a knowledge-base ingredient
+/// whose match a veto dropped ("Emsam … tablet": `text_exclude` / `text_require` in `drugs.toml`):
+/// its field path below the concept, the text and the vetoed ingredients.
+fn vetoed_text<'c, 'k>(
+    cc: &'c CodeableConcept<'_>,
+    kb: &'k KnowledgeBase,
+) -> Option<(String, &'c str, Vec<&'k Ingredient>)> {
+    let displays = cc
+        .codings()
+        .enumerate()
+        .filter_map(|(i, c)| c.display.get().map(|d| (format!("coding[{i}].display"), d)));
+    displays
+        .chain(cc.text.get().map(|t| ("text".to_string(), t)))
+        .find_map(|(field, text)| {
+            let v = kb.vetoed_in_text(text);
+            (!v.is_empty()).then_some((field, text, v))
+        })
+}
+
 /// Coding displays, then the concept text.
 fn texts<'c>(cc: &'c CodeableConcept<'_>) -> impl Iterator<Item = &'c str> {
     cc.codings()
@@ -747,10 +766,31 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         })
     }
 
+    /// Decision: a medication that matched nothing but whose text names an ingredient a veto dropped
+    /// is contradictory ("Emsam … tablet"): it is not placed (which row would be a guess) and is
+    /// reported, never silently dropped (clinical-rules §1).
+    fn report_vetoed(&mut self, reference: &str, field: &str, cc: &CodeableConcept<'_>) {
+        if let Some((path, text, vetoed)) = vetoed_text(cc, self.kb) {
+            let names: Vec<&str> = vetoed.iter().map(|i| i.display.as_str()).collect();
+            self.issue(
+                reference,
+                format!("{field}.{path}"),
+                format!(
+                    "medication text '{text}' names {} but contradicts it (e.g. a transdermal brand with an oral form): not counted; verify the medication",
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+
     /// Resolve and match the medication; `None` when nothing known (or unresolvable, reported).
     fn medication(&mut self, src: &MedSource<'r, 'a>) -> Option<(MatchedBy, Vec<Matched<'k>>)> {
         if let Some(cc) = src.cc {
-            return match_medication(Some(cc), None, self.kb);
+            let m = match_medication(Some(cc), None, self.kb);
+            if m.is_none() {
+                self.report_vetoed(&src.reference, "medicationCodeableConcept", cc);
+            }
+            return m;
         }
         match src.med_ref {
             Some(wire::Obj::Ok(r)) => {
@@ -759,7 +799,15 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
                     return None;
                 };
                 match resolve(target, src.contained, self.meds) {
-                    Resolved::Found(m) => match_medication(None, Some(m), self.kb),
+                    Resolved::Found(m) => {
+                        let found = match_medication(None, Some(m), self.kb);
+                        if found.is_none()
+                            && let Some(code) = m.code.get()
+                        {
+                            self.report_vetoed(&src.reference, "medicationReference", code);
+                        }
+                        found
+                    }
                     Resolved::Ignored => None,
                     Resolved::NotFound => {
                         self.issue(
