@@ -35,8 +35,7 @@ fn refs(evidence: &[String]) -> String {
 
 fn mg(x: Option<f64>) -> String {
     match x {
-        Some(v) if v.fract() == 0.0 => format!("{v:.0} mg/day"),
-        Some(v) => format!("{v:.1} mg/day"),
+        Some(v) => format!("{} mg/day", crate::clinical::trials::fmt_mg(v)),
         None => "unknown".into(),
     }
 }
@@ -285,5 +284,15 @@ mod tests {
     fn escapes_markdown_and_html() {
         assert_eq!(md_escape("<script>|*x*"), "\\<script\\>\\|\\*x\\*");
         assert_eq!(md_escape("a\nb"), "a b");
+    }
+
+    #[test]
+    fn card_doses_keep_significant_digits() {
+        // Liothyronine 25 µg was shown as "0.0 mg/day" by a second formatter.
+        assert_eq!(mg(Some(0.025)), "0.025 mg/day");
+        assert_eq!(mg(Some(0.0125)), "0.0125 mg/day");
+        assert_eq!(mg(Some(37.5)), "37.5 mg/day");
+        assert_eq!(mg(Some(300.0)), "300 mg/day");
+        assert_eq!(mg(None), "unknown");
     }
 }

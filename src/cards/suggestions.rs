@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::CardKind;
 use crate::cds_hooks::card::{Action, Suggestion};
+use crate::clinical::trials::fmt_mg;
 use crate::clinical::{Assessment, RecommendationCode as R};
 use crate::fhir::emit::{self, Concept, DraftPrescription, Referral};
 use crate::knowledge::{DrugClass, DrugRole, Ingredient, KnowledgeBase, ProcedureKind, systems};
@@ -90,7 +91,8 @@ fn prescription_action(a: &Assessment, agent: &Ingredient) -> Option<Action> {
     let dose = agent.min_adjunct_mg_day?;
     let instructions = format!(
         "{} {} mg once daily: the knowledge base's minimum adjunct dose; adjust per local protocol and monitoring",
-        agent.display, dose
+        agent.display,
+        fmt_mg(dose)
     );
     let reason = reason_text(a);
     let resource = emit::draft_prescription(&DraftPrescription {
@@ -108,7 +110,8 @@ fn prescription_action(a: &Assessment, agent: &Ingredient) -> Option<Action> {
     Action::create_raw(
         format!(
             "Create a draft prescription: {} {} mg daily",
-            agent.display, dose
+            agent.display,
+            fmt_mg(dose)
         ),
         resource,
     )

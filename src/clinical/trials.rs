@@ -376,12 +376,19 @@ fn same_dose(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
-/// `150` or `37.5`: a dose for sentences.
+/// A dose (or any small number) for sentences and cards, the one formatter: 4 significant digits,
+/// trailing zeros dropped (`300`, `37.5`, `0.025` for liothyronine 25 µg, `0.0125`).
 pub fn fmt_mg(d: f64) -> String {
-    if d.fract() == 0.0 {
-        format!("{d:.0}")
+    if !d.is_finite() || d == 0.0 {
+        return format!("{d}");
+    }
+    let magnitude = d.abs().log10().floor() as i32;
+    let decimals = (3 - magnitude).clamp(0, 9) as usize;
+    let s = format!("{d:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        format!("{}", (d * 100.0).round() / 100.0)
+        s
     }
 }
 
@@ -663,6 +670,17 @@ mod tests {
             trial(&r.assess("2025-06-01"), "sertraline").max_daily_dose_mg,
             Some(100.0)
         );
+    }
+
+    #[test]
+    fn doses_keep_their_significant_digits() {
+        use super::fmt_mg;
+        assert_eq!(fmt_mg(0.025), "0.025");
+        assert_eq!(fmt_mg(0.0125), "0.0125");
+        assert_eq!(fmt_mg(37.5), "37.5");
+        assert_eq!(fmt_mg(300.0), "300");
+        assert_eq!(fmt_mg(112.5), "112.5");
+        assert_eq!(fmt_mg(2.0 / 3.0), "0.6667");
     }
 
     #[test]

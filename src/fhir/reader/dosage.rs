@@ -75,11 +75,11 @@ enum DoseUnit {
 }
 
 fn classify_unit(u: &str) -> Option<DoseUnit> {
+    if let Some(f) = mass_factor(u) {
+        return Some(DoseUnit::Mass(f));
+    }
     let l = u.trim().to_ascii_lowercase();
     Some(match l.as_str() {
-        "mg" | "milligram" | "milligrams" => DoseUnit::Mass(1.0),
-        "ug" | "µg" | "μg" | "mcg" | "microgram" | "micrograms" => DoseUnit::Mass(0.001),
-        "g" | "gram" | "grams" => DoseUnit::Mass(1000.0),
         "ml" | "milliliter" | "milliliters" | "millilitre" | "millilitres" => DoseUnit::Ml,
         "mg/d" | "mg/day" | "mg/(24.h)" | "mg/24.h" | "mg/24h" | "mg/24 h" | "mg/24hr"
         | "mg/24 hr" => DoseUnit::MassPerDay(1.0),
@@ -397,14 +397,22 @@ pub fn dispense_fallback(
 // Strength from text
 // ---------------------------------------------------------------------------------------------
 
-/// Mass unit factor to mg.
+/// Mass unit factor to mg: the one unit table of doses, strengths in text and `Medication` ratios.
+/// Case-insensitive; micro is written `u`, `mc`, U+00B5 MICRO SIGN or U+03BC GREEK SMALL LETTER MU
+/// (capital mu lower-cases to the latter).
 pub(crate) fn mass_factor(u: &str) -> Option<f64> {
-    match u {
-        "mg" => Some(1.0),
-        "mcg" | "ug" | "µg" => Some(0.001),
-        "g" => Some(1000.0),
+    let l = u.trim().to_lowercase().replace('\u{00b5}', "\u{03bc}");
+    match l.as_str() {
+        "mg" | "milligram" | "milligrams" => Some(1.0),
+        "mcg" | "ug" | "\u{03bc}g" | "microgram" | "micrograms" => Some(0.001),
+        "g" | "gram" | "grams" => Some(1000.0),
         _ => None,
     }
+}
+
+/// A character of a unit word in text: ASCII letters and the two micro signs.
+fn unit_char(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '\u{00b5}' || c == '\u{03bc}'
 }
 
 /// Parse a strength from a display in RxNorm normalised form (`sertraline 100 MG Oral Tablet`,
@@ -447,12 +455,8 @@ fn first_strength(s: &str) -> Option<Strength> {
                 j += 1;
             }
             let ustart = j;
-            while j < b.len() && (b[j].is_ascii_alphabetic() || s[j..].starts_with('µ')) {
-                j += if s[j..].starts_with('µ') {
-                    'µ'.len_utf8()
-                } else {
-                    1
-                };
+            while let Some(c) = s[j..].chars().next().filter(|c| unit_char(*c)) {
+                j += c.len_utf8();
             }
             let Some(f) = mass_factor(&s[ustart..j]) else {
                 continue;
@@ -551,6 +555,31 @@ mod tests {
             );
             assert_eq!(r.mg_per_day, Some(want), "{q}");
         }
+    }
+
+    #[test]
+    fn one_unit_table_for_doses_strengths_and_ratios() {
+        // Micro: U+00B5 MICRO SIGN and U+03BC GREEK SMALL LETTER MU, any case, in every path.
+        for u in ["µg", "μg", "Μg", "mcg", "MCG", "ug", "microgram"] {
+            assert_eq!(mass_factor(u), Some(0.001), "{u}");
+            assert_eq!(classify_unit(u), Some(DoseUnit::Mass(0.001)), "{u}");
+            let text = format!("liothyronine 25 {u} tablet");
+            assert_eq!(
+                strength_from_text(&text, &["liothyronine"], true).map(|s| s.mg),
+                Some(0.025),
+                "{text}"
+            );
+        }
+        for (u, f) in [
+            ("mg", 1.0),
+            ("MG", 1.0),
+            ("milligrams", 1.0),
+            ("g", 1000.0),
+            ("grams", 1000.0),
+        ] {
+            assert_eq!(mass_factor(u), Some(f), "{u}");
+        }
+        assert_eq!(mass_factor("ml"), None);
     }
 
     #[test]
