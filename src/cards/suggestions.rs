@@ -12,11 +12,8 @@ use crate::fhir::emit::{self, Concept, DraftPrescription, Referral};
 use crate::knowledge::{DrugClass, DrugRole, Ingredient, KnowledgeBase, ProcedureKind, systems};
 
 fn label(code: R, a: &Assessment) -> String {
-    let current = a
-        .trials
-        .iter()
+    let current = crate::clinical::current_trial(&a.trials, |t| t)
         .filter(|t| t.end.is_none())
-        .max_by_key(|t| t.start)
         .map(|t| t.ingredient.as_str());
     match code {
         R::UrgentSafetyAssessment => "Same-day suicide risk assessment".into(),
@@ -174,4 +171,25 @@ pub fn build(
         _ => label(code, a),
     };
     Suggestion::new(label, uuid, action.into_iter().collect()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clinical::test_support::{d, rec};
+
+    #[test]
+    fn label_names_the_engines_current_trial_whatever_the_order() {
+        let mut r = rec();
+        r.ms("sertraline", d("2025-01-01"), None, Some(50.0));
+        let mut a = r.assess("2025-03-01");
+        let mut other = a.trials[0].clone();
+        other.ingredient = "escitalopram".into();
+        a.trials.push(other);
+        let first = label(R::OptimizeDose, &a);
+        a.trials.reverse();
+        assert_eq!(label(R::OptimizeDose, &a), first);
+        // The tie-break of clinical::current_trial: the alphabetically first ingredient.
+        assert!(first.contains("escitalopram"), "{first}");
+    }
 }

@@ -104,6 +104,24 @@ pub struct DoseSegment {
     pub daily_dose_mg: Option<f64>,
 }
 
+/// The current trial (clinical-rules §3), the one definition for the engine and the cards: the
+/// not-ended trial with the latest start, else the ended trial with the latest end (then the latest
+/// start); remaining ties go to the alphabetically first ingredient, so the answer never depends on
+/// the order of the list. `trial` reads the [`Trial`] of an item.
+pub fn current_trial<T>(items: &[T], trial: impl Fn(&T) -> &Trial) -> Option<&T> {
+    let key = |t: &Trial| {
+        (
+            t.end.is_none(),
+            t.end,
+            t.start,
+            std::cmp::Reverse(t.ingredient.clone()),
+        )
+    };
+    items
+        .iter()
+        .max_by(|a, b| key(trial(a)).cmp(&key(trial(b))))
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Trial {
     pub ingredient: String,

@@ -4,8 +4,8 @@
 //! urgent codes and `specialist-review`.
 //!
 //! Decisions where the contract is silent:
-//! - The "current trial" is taken among the trials of the episode window: the not-ended trial with
-//!   the latest start, else the ended trial with the latest end (that is also "the last trial").
+//! - The "current trial" is taken among the trials of the episode window, as
+//!   [`super::model::current_trial`] defines it (also "the last trial" of `switch-class`).
 //! - `optimize-dose` compares the dose the patient is on now (the latest dose period of the current
 //!   trial) with `optimised_mg_day`; an ingredient without `optimised_mg_day` or a trial without a
 //!   known dose gets no `optimize-dose`.
@@ -43,25 +43,9 @@ pub struct RecInput<'r, 'a> {
     pub params: &'r Params,
 }
 
-/// The current trial (§3): not-ended with the latest start, else ended with the latest end.
+/// The current trial (§3), as [`super::model::current_trial`] defines it.
 pub fn current_trial<'r, 'a>(trials: &'r [AssessedTrial<'a>]) -> Option<&'r AssessedTrial<'a>> {
-    trials
-        .iter()
-        .filter(|t| !t.course.ended)
-        .max_by(|a, b| {
-            a.course
-                .start
-                .cmp(&b.course.start)
-                .then(b.trial.ingredient.cmp(&a.trial.ingredient))
-        })
-        .or_else(|| {
-            trials.iter().max_by(|a, b| {
-                a.course
-                    .end
-                    .cmp(&b.course.end)
-                    .then(a.course.start.cmp(&b.course.start))
-            })
-        })
+    super::model::current_trial(trials, |t| &t.trial)
 }
 
 pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
