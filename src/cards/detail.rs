@@ -40,10 +40,6 @@ fn mg(x: Option<f64>) -> String {
     }
 }
 
-fn dash<T: std::fmt::Debug>(v: T) -> String {
-    format!("{v:?}").to_lowercase()
-}
-
 fn status_word(a: &Assessment) -> &'static str {
     match a.status {
         crate::clinical::Status::Met => "met",
@@ -82,10 +78,7 @@ fn trial_rows(s: &mut String, trials: &[&Trial], kb: &KnowledgeBase) {
 
 /// The contract's code for an enum value (`non-response`, `failed`, ...).
 fn serde_plain<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| dash(""))
+    super::wire_name(v)
 }
 
 fn staging(s: &mut String, a: &Assessment) {

@@ -160,6 +160,16 @@ fn source(kb: &KnowledgeBase, ctx: &CardContext<'_>) -> Source {
     }
 }
 
+/// The contract's wire name of an enum value (its serde name: `met`, `failed`, `suicide-risk`), the
+/// stable text card ids hash (never `Debug`, which follows Rust variant names).
+pub(crate) fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
 /// The data a card's identity depends on, digested once into a base UUID from which each card's
 /// and suggestion's UUID is derived (UUIDv5 of short names: one hash over the long fingerprint).
 struct Fingerprint(Uuid);
@@ -170,23 +180,28 @@ impl Fingerprint {
         let mut s = String::with_capacity(512);
         let _ = write!(
             s,
-            "{}|{}|{:?}|",
+            "{}|{}|{}|",
             a.patient.as_deref().unwrap_or("-"),
             a.knowledge_base.version,
-            a.status
+            wire_name(&a.status)
         );
         for t in &a.trials {
             let _ = write!(
                 s,
-                "t:{}:{}:{:?}:{:?}:{:?};",
-                t.ingredient, t.start, t.max_daily_dose_mg, t.outcome, t.evidence
+                "t:{}:{}:{}:{}:{};",
+                t.ingredient,
+                t.start,
+                t.max_daily_dose_mg
+                    .map_or_else(|| "-".to_string(), |d| d.to_string()),
+                wire_name(&t.outcome),
+                t.evidence.join(",")
             );
         }
         for g in &a.augmentations {
-            let _ = write!(s, "a:{}:{}:{:?};", g.agent, g.start, g.outcome);
+            let _ = write!(s, "a:{}:{}:{};", g.agent, g.start, wire_name(&g.outcome));
         }
         for f in &a.flags {
-            let _ = write!(s, "f:{:?}:{:?};", f.code, f.evidence);
+            let _ = write!(s, "f:{}:{};", wire_name(&f.code), f.evidence.join(","));
         }
         Fingerprint(Uuid::new_v5(&UUID_NAMESPACE, s.as_bytes()))
     }
@@ -339,4 +354,26 @@ fn bipolar_card(
         card,
         suggestions: sugg,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clinical::test_support::{kb, met_patient};
+
+    #[test]
+    fn card_ids_are_pinned_to_wire_names() {
+        // Card ids join feedback across calls: they hash the contract's wire names (serde), never Rust
+        // `Debug` output, so renaming an enum variant cannot silently change them. If this fails, an
+        // id changed: that breaks every stored feedback join, so it must be deliberate.
+        let r = met_patient();
+        let a = r.assess("2025-01-01");
+        let cards = patient_view(&a, &r.r, kb(), &CardContext::default());
+        let trd = cards
+            .iter()
+            .find(|c| c.kind == CardKind::Trd)
+            .expect("TRD card");
+        let v = serde_json::to_value(&trd.card).expect("card json");
+        assert_eq!(v["uuid"], "cf68aa69-56c6-5954-a6d8-537f17191742");
+    }
 }

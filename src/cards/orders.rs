@@ -81,11 +81,12 @@ pub fn order_cards(
         let ids = Ids {
             fp: &fp,
             key: format!(
-                "{}|{}|{}|{:?}",
+                "{}|{}|{}|{}",
                 kind.as_str(),
                 f.draft,
                 f.ingredient,
                 f.daily_dose_mg
+                    .map_or_else(|| "-".to_string(), |d| d.to_string())
             ),
         };
         let cx = Cx {
