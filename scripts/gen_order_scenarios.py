@@ -41,6 +41,7 @@ DRUGS = {
     "quetiapine": "51272",
     "rasagiline": "134748",
     "tramadol": "10689",
+    "methylphenidate": "6901",
 }
 
 DAILY = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}
@@ -312,6 +313,12 @@ def maoi_tramadol_draft_10_days_after_phenelzine():
     # Tramadol is serotonergic beyond antidepressants (§7): 10 days after an MAOI is inside the 14-day washout.
     return [MDD, statement("ms-phenelzine", "phenelzine", "@T-200", "@T-10", 45)], [
         draft("draft-tramadol", "tramadol", 50, timing=TID)]
+
+
+def maoi_methylphenidate_draft_while_tranylcypromine_current():
+    # Methylphenidate is contraindicated with MAOIs for a hypertensive crisis, not serotonin (§7).
+    return [MDD, statement("ms-tranylcypromine", "tranylcypromine", "@T-90", None, 30, status="active")], [
+        draft("draft-methylphenidate", "methylphenidate", 10)]
 
 
 SELECT = {

@@ -422,6 +422,18 @@ const ROWS: &[Row] = &[
         checks: &[],
     },
     Row {
+        file: "maoi-methylphenidate-draft-while-tranylcypromine-current",
+        why: "methylphenidate (MAOI-contraindicated: hypertensive crisis) drafted while tranylcypromine is current",
+        cards: &[(
+            MAOI,
+            "Hypertensive-crisis risk: Methylphenidate ordered while Tranylcypromine is current (MAOI and a drug contraindicated with it)",
+        )],
+        checks: &[(
+            "/cards/0/detail",
+            "~is contraindicated with MAOIs and would start",
+        )],
+    },
+    Row {
         file: "unknown-drug-silent",
         why: "a drug the knowledge base does not know (amoxicillin), days after an SSRI",
         cards: &[],

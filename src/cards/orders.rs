@@ -227,23 +227,35 @@ impl Cx<'_> {
         .ok()
     }
 
+    /// The partner (non-MAOI) side of a pair is serotonergic (serotonin syndrome), or contraindicated
+    /// with MAOIs for another reason (amphetamines, methylphenidate, carbamazepine: hypertensive crisis).
+    fn partner_is_serotonergic(&self, p: &MaoiPair) -> bool {
+        self.kb
+            .ingredient(&p.serotonergic)
+            .is_none_or(|i| i.serotonergic)
+    }
+
     fn maoi(&self, pairs: &[MaoiPair]) -> RenderedCard {
         let drug = self.name(&self.f.ingredient);
         let first = &pairs[0];
         let other = self.name(&first.other);
+        let (risk, pair) = if self.partner_is_serotonergic(first) {
+            ("Serotonin-syndrome risk", "MAOI and serotonergic drug")
+        } else {
+            (
+                "Hypertensive-crisis risk",
+                "MAOI and a drug contraindicated with it",
+            )
+        };
         let text = match (first.other_is_draft, first.days_since_end) {
-            (true, _) => format!(
-                "Serotonin-syndrome risk: {drug} ordered together with {other} (MAOI and serotonergic drug)"
-            ),
-            (false, None) => format!(
-                "Serotonin-syndrome risk: {drug} ordered while {other} is current (MAOI and serotonergic drug)"
-            ),
+            (true, _) => format!("{risk}: {drug} ordered together with {other} ({pair})"),
+            (false, None) => format!("{risk}: {drug} ordered while {other} is current ({pair})"),
             (false, Some(n)) if first.draft_is_maoi => format!(
-                "Serotonin-syndrome risk: MAOI {drug} ordered {n} days after {other} stopped (washout {} days)",
+                "{risk}: MAOI {drug} ordered {n} days after {other} stopped (washout {} days)",
                 first.washout_days
             ),
             (false, Some(n)) => format!(
-                "Serotonin-syndrome risk: {drug} ordered {n} days after the MAOI {other} stopped (washout {} days)",
+                "{risk}: {drug} ordered {n} days after the MAOI {other} stopped (washout {} days)",
                 first.washout_days
             ),
         };
@@ -254,17 +266,19 @@ impl Cx<'_> {
             md_escape(&drug),
             if first.draft_is_maoi {
                 "an MAOI"
-            } else {
+            } else if self.partner_is_serotonergic(first) {
                 "serotonergic"
+            } else {
+                "contraindicated with MAOIs"
             },
             format_day(self.a.as_of)
         );
         for p in pairs {
             let other = md_escape(&self.name(&p.other));
-            let what = if p.draft_is_maoi {
-                "serotonergic"
-            } else {
-                "MAOI"
+            let what = match (p.draft_is_maoi, self.partner_is_serotonergic(p)) {
+                (false, _) => "MAOI",
+                (true, true) => "serotonergic",
+                (true, false) => "contraindicated with MAOIs",
             };
             let line = match (p.other_is_draft, p.other_ended, p.safe_from) {
                 (true, _, _) => format!(
