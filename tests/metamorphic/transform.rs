@@ -46,6 +46,36 @@ fn ymd(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
+/// A full date, or a dateTime whose time is `hh:mm[:ss]` (≤ 23:59:59) with `Z` or `±hh:mm`.
+fn well_formed(s: &str) -> bool {
+    if parse_ymd(s).is_none() {
+        return false;
+    }
+    let Some(t) = s.get(10..) else { return false };
+    if t.is_empty() {
+        return true;
+    }
+    let Some(t) = t.strip_prefix('T') else {
+        return false;
+    };
+    let (clock, zone) = match t.find(['Z', '+', '-']) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    let max = [23, 59, 59];
+    let ok_clock = (2..=3).contains(&parts.len())
+        && parts.iter().zip(max).all(|(p, m)| {
+            p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().unwrap() <= m
+        });
+    let ok_zone = zone.is_empty()
+        || zone == "Z"
+        || (zone.len() == 6
+            && zone[1..3].bytes().all(|b| b.is_ascii_digit())
+            && &zone[3..4] == ":");
+    ok_clock && ok_zone
+}
+
 /// Whether a string is a partial FHIR date (`YYYY` or `YYYY-MM`).
 pub fn is_partial_date(s: &str) -> bool {
     let b = s.as_bytes();
@@ -189,12 +219,14 @@ pub fn split_statement(bundle: &mut Value, pick: usize, cut: u64) -> Option<Stri
                 return false;
             }
             let status = r["status"].as_str().unwrap_or_default();
-            let Some(start) = r["effectivePeriod"]["start"].as_str().and_then(parse_ymd) else {
+            // Well-formed values only: a split must not repair a malformed one ("…T25:00:00Z").
+            let plain = |v: &Value| v.as_str().filter(|s| well_formed(s)).and_then(parse_ymd);
+            let Some(start) = plain(&r["effectivePeriod"]["start"]) else {
                 return false;
             };
             let end = match r["effectivePeriod"].get("end") {
                 None => matches!(status, "active" | "on-hold" | "unknown").then_some(AS_OF),
-                Some(v) => v.as_str().filter(|s| s.len() == 10).and_then(parse_ymd),
+                Some(v) => plain(v),
             };
             end.is_some_and(|end| (end - start).whole_days() >= 2 && end <= AS_OF)
         })
