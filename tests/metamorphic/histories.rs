@@ -4,7 +4,8 @@
 //! clinical episode of care drawn from its own seed: a single antidepressant trial with
 //! titration, a cross-taper switch, a combination, a three-drug overlap, an augmentation
 //! (lithium, an antipsychotic, liothyronine, ...), an MAOI after a serotonergic drug, a course of
-//! ECT / TMS / psychotherapy / esketamine, loose PHQ-9 scores, or a malformed resource. Each drug
+//! ECT / TMS / psychotherapy / esketamine, loose PHQ-9 scores, a malformed resource, or a ladder of
+//! failed adequate trials across classes (SSRI → SNRI → TCA → MAOI, then ECT) that reaches the top stages. Each drug
 //! course is written the way EHRs write it: MedicationStatements with a period, reconciled
 //! start-only statements, MedicationRequests (boundsPeriod, expectedSupplyDuration × repeats,
 //! several dosage entries), or dispense chains with gaps and early refills; the drug is named by
@@ -89,6 +90,8 @@ pub struct Drug {
     pub rxcui: Option<String>,
     pub atc: Vec<String>,
     pub brands: Vec<String>,
+    /// Clinical class as the knowledge base writes it (`SSRI`, `TCA`, `MAOI`, ...).
+    pub class: &'static str,
     /// mg/day: the minimum adequate (antidepressant) or adjunct (augmentation) dose.
     pub min_mg: f64,
     pub opt_mg: f64,
@@ -141,6 +144,7 @@ impl Catalog {
             rxcui: i.rxcui.clone(),
             atc: i.atc.clone(),
             brands: i.brands.clone(),
+            class: i.class.as_str(),
             min_mg: min,
             opt_mg: i.optimised_mg_day.unwrap_or(min * 2.0).max(min),
             products: by_ing.get(&i.id).cloned().unwrap_or_default(),
@@ -224,6 +228,7 @@ pub const KINDS: &[(&str, u32)] = &[
     ("phq9-only", 5),
     ("malformed", 6),
     ("unrelated", 4),
+    ("failed-trial-ladder", 6),
 ];
 
 /// One generated patient: a header seed and the elements of its history.
@@ -1070,6 +1075,11 @@ fn item9(w: &mut Writer<'_>, rng: &mut Rng, id: String, offset: i64) {
 
 /// PHQ-9 scores around a course: a baseline and follow-ups with a response pattern.
 fn measure(w: &mut Writer<'_>, rng: &mut Rng, c: &Course<'_>, id: &str) {
+    measure_as(w, rng, c, id, None);
+}
+
+/// [`measure`] with a given response pattern (0 = non-response).
+fn measure_as(w: &mut Writer<'_>, rng: &mut Rng, c: &Course<'_>, id: &str, pattern: Option<usize>) {
     let baseline = rng.range(12, 26) as f64;
     if rng.chance(0.8) {
         let t = c.start - rng.range(0, 25);
@@ -1081,7 +1091,7 @@ fn measure(w: &mut Writer<'_>, rng: &mut Rng, c: &Course<'_>, id: &str) {
     } else {
         0
     };
-    let pattern = rng.weighted(&[45, 15, 20, 10, 10]);
+    let pattern = pattern.unwrap_or_else(|| rng.weighted(&[45, 15, 20, 10, 10]));
     for k in 0..n {
         let t = rng.range(c.start + 28, end);
         let score: f64 = match pattern {
@@ -1230,6 +1240,7 @@ fn element(w: &mut Writer<'_>, kind: usize, seed: u64, index: usize) {
             write_course(w, &mut rng, second, &format!("{id}m"));
         }
         "procedures" => procedures(w, &mut rng, &id),
+        "failed-trial-ladder" => ladder(w, &mut rng, &id),
         "phq9-only" => {
             for k in 0..rng.range(1, 4) {
                 let t = -rng.range(0, 400);
@@ -1264,6 +1275,58 @@ fn element(w: &mut Writer<'_>, kind: usize, seed: u64, index: usize) {
         let mut c = course(&mut rng, e, start, (1, 8));
         c.steps = vec![(start, 56.0)];
         write_course(w, &mut rng, &c, &format!("{id}k"));
+    }
+}
+
+/// Consecutive adequate trials of different classes that fail (SSRI → SNRI → TCA → MAOI), then
+/// now and then a failed augmentation and an ECT course: the histories that reach the top stages
+/// of Thase–Rush, MGH-S and the treatment-step ladder.
+fn ladder(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
+    let cat = w.cat;
+    let classes = ["SSRI", "SNRI", "TCA", "MAOI"];
+    let steps = rng.range(2, 4) as usize;
+    let mut t = -rng.range(500, 1300);
+    for (k, class) in classes.iter().take(steps).enumerate() {
+        let pool: Vec<&Drug> = cat
+            .antidepressants
+            .iter()
+            .filter(|d| d.class == *class)
+            .collect();
+        if pool.is_empty() {
+            continue;
+        }
+        let d = *rng.pick(&pool);
+        let weeks = rng.range(7, 14);
+        let mg = if rng.chance(0.5) { d.min_mg } else { d.opt_mg };
+        let c = Course {
+            drug: d,
+            start: t,
+            end: Some(t + weeks * 7),
+            steps: vec![(t, nice(mg))],
+            adverse_stop: false,
+        };
+        write_course(w, rng, &c, &format!("{id}l{k}"));
+        measure_as(w, rng, &c, &format!("{id}l{k}"), Some(0));
+        if k == 1 && rng.chance(0.4) {
+            let g = rng.pick(&cat.agents);
+            let mut cg = course(rng, g, t + 7, (5, 6));
+            cg.ending(t + weeks * 7);
+            cg.steps = vec![(t + 7, nice(g.min_mg).max(0.005))];
+            write_course(w, rng, &cg, &format!("{id}l{k}g"));
+        }
+        t += weeks * 7 + rng.range(0, 10);
+    }
+    if rng.chance(0.5) {
+        for k in 0..rng.range(6, 12) {
+            let when = t + k * 3;
+            let r = json!({
+                "resourceType": "Procedure", "id": format!("{id}-ect{k}"), "status": "completed",
+                "subject": w.subject(),
+                "code": {"coding": [{"system": CPT, "code": "90870", "display": "Electroconvulsive therapy"}]},
+                "performedDateTime": ymd(day(when)),
+            });
+            w.push(r);
+        }
     }
 }
 
