@@ -109,6 +109,7 @@ pub fn read_all(docs: &[Document<'_>], kb: &KnowledgeBase) -> Result<PatientReco
     }
 
     let meds = index_medications(&items);
+    let duplicates = duplicates(&items, &mut rec.data_issues);
     let mut cx = Cx {
         kb,
         meds: &meds,
@@ -117,7 +118,9 @@ pub fn read_all(docs: &[Document<'_>], kb: &KnowledgeBase) -> Result<PatientReco
         patient_resource: None,
     };
     for (order, item) in items.iter().enumerate() {
-        cx.resource(item, order);
+        if !duplicates.contains(&order) {
+            cx.resource(item, order);
+        }
     }
     let mut rec = cx.rec;
     rec.patient = cx.patient_resource.or(cx.first_subject);
@@ -184,6 +187,55 @@ fn flatten<'r, 'a>(
             problem,
         });
     }
+}
+
+/// Positions of resources already seen earlier in the input (same type and id). EHRs send one
+/// resource twice (a searchset page boundary moving, a key prefetched and also fetched): it is
+/// one fact. Two different versions under one id are a conflict: the first is read, the conflict
+/// reported. Resources without an id cannot be told apart and are all read.
+fn duplicates(
+    items: &[Item<'_, '_>],
+    issues: &mut Vec<DataIssue>,
+) -> std::collections::HashSet<usize> {
+    let mut first: HashMap<(&'static str, &str), usize> = HashMap::new();
+    let mut out = std::collections::HashSet::new();
+    for (i, it) in items.iter().enumerate() {
+        let Some(id) = fact_id(it.res).flatten().filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        let rtype = type_name(it.res);
+        match first.get(&(rtype, id)) {
+            None => {
+                first.insert((rtype, id), i);
+            }
+            Some(&j) => {
+                if items[j].res != it.res {
+                    issues.push(DataIssue {
+                        resource: format!("{rtype}/{id}"),
+                        field: "id".into(),
+                        problem: "sent twice with different content; the first one was used".into(),
+                    });
+                }
+                out.insert(i);
+            }
+        }
+    }
+    out
+}
+
+/// The id of a resource the rules read facts from: `None` for other types, `Some(None)` when it
+/// has no id.
+fn fact_id<'r>(r: &'r AnyResource<'_>) -> Option<Option<&'r str>> {
+    Some(match r {
+        AnyResource::Patient(p) => p.id.get(),
+        AnyResource::Condition(c) => c.id.get(),
+        AnyResource::MedicationStatement(m) => m.id.get(),
+        AnyResource::MedicationRequest(m) => m.id.get(),
+        AnyResource::MedicationDispense(m) => m.id.get(),
+        AnyResource::Observation(o) => o.id.get(),
+        AnyResource::Procedure(p) => p.id.get(),
+        _ => return None,
+    })
 }
 
 fn type_name(r: &AnyResource<'_>) -> &'static str {
@@ -635,16 +687,7 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
 
     fn resource(&mut self, item: &Item<'r, 'a>, order: usize) {
         let res = item.res;
-        let id = match res {
-            AnyResource::Patient(p) => p.id.get(),
-            AnyResource::Condition(c) => c.id.get(),
-            AnyResource::MedicationStatement(m) => m.id.get(),
-            AnyResource::MedicationRequest(m) => m.id.get(),
-            AnyResource::MedicationDispense(m) => m.id.get(),
-            AnyResource::Observation(o) => o.id.get(),
-            AnyResource::Procedure(p) => p.id.get(),
-            _ => return,
-        };
+        let Some(id) = fact_id(res) else { return };
         let reference = make_ref(type_name(res), id, item.full_url, order);
         match res {
             AnyResource::Patient(_) => {
@@ -1093,8 +1136,8 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         }
         self.subject(m.subject.as_ref());
         let status = match m.status.as_ref().and_then(Prim::as_str) {
-            Some(s @ ("active" | "completed" | "stopped" | "on-hold")) => s,
-            Some(_) => return, // draft, cancelled, entered-in-error, unknown: never an exposure
+            Some(s @ ("active" | "completed" | "stopped" | "on-hold" | "unknown")) => s,
+            Some(_) => return, // draft, cancelled, entered-in-error: never an exposure
             None => "",
         };
         let src = MedSource {
@@ -1138,6 +1181,21 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
                 );
                 return;
             }
+        }
+        if status == "unknown" {
+            // Decision: §2 does not count an order whose status is unknown (EHRs export old and
+            // reconciled orders so), but a drug the rules know must not vanish silently (§1).
+            let names: Vec<&str> = matched
+                .1
+                .iter()
+                .map(|m| m.ingredient.display.as_str())
+                .collect();
+            let p = format!(
+                "status 'unknown': whether {} was taken is not recorded; not counted as a treatment",
+                names.join(" / ")
+            );
+            self.issue(&reference, "status", p);
+            return;
         }
         let authored = self.date(
             &reference,
