@@ -1216,6 +1216,31 @@ def contradictory_emsam_tablet_is_a_data_issue():
     )
 
 
+def maoi_course_split_in_two_records():
+    # Phenelzine taken without a break, recorded as two contiguous statements (a reconciled list cuts
+    # courses where a prescription was renewed), during sertraline: one interacting pair, not two.
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline", "sertraline", "2025-03-01", None, 100, status="active"),
+        statement("ms-phenelzine-1", "phenelzine", "2025-06-01", "2025-07-01", 45),
+        statement("ms-phenelzine-2", "phenelzine", "2025-07-01", "2025-08-01", 45),
+    )
+
+
+def esketamine_course_split_in_two_records():
+    # One Spravato course recorded as two contiguous statements: one course, not two records.
+    return bundle(
+        *met_background(ser_mg=200, esc_mg=20),
+        statement("ms-spravato-1", None, "2025-09-01", "2025-10-01", 56,
+                  med=rx_product("2201625", "esketamine Nasal Spray [Spravato]"),
+                  timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "wk"}}),
+        statement("ms-spravato-2", None, "2025-10-01", "2025-11-01", 56,
+                  med=rx_product("2201625", "esketamine Nasal Spray [Spravato]"),
+                  timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "wk"}}),
+    )
+
+
 SCENARIOS = [
     met_two_failed_ssris,
     possible_failed_plus_unknown_dose,
@@ -1318,6 +1343,8 @@ SCENARIOS = [
     tramadol_10_days_after_phenelzine,
     methylphenidate_during_tranylcypromine,
     contradictory_emsam_tablet_is_a_data_issue,
+    maoi_course_split_in_two_records,
+    esketamine_course_split_in_two_records,
 ]
 
 

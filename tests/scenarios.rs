@@ -1332,6 +1332,34 @@ const SCENARIOS: &[Scenario] = &[
         ..BASE
     },
     Scenario {
+        file: "maoi-course-split-in-two-records",
+        why: "phenelzine without a break in two contiguous statements during sertraline: one course, one interacting pair (found by the split metamorphic property)",
+        status: "not-met",
+        flags: &["maoi-serotonergic-interaction"],
+        json: &[
+            (
+                "/flags/0/detail",
+                "~phenelzine (MAOI) and sertraline (serotonergic) were taken at the same time.",
+            ),
+            (
+                "/flags/0/evidence",
+                r#"["MedicationStatement/ms-phenelzine-1","MedicationStatement/ms-phenelzine-2","MedicationStatement/ms-sertraline"]"#,
+            ),
+        ],
+        ..BASE
+    },
+    Scenario {
+        file: "esketamine-course-split-in-two-records",
+        why: "one Spravato course in two contiguous statements: prior-esketamine speaks of one course of medication, not two records",
+        status: "met",
+        flags: &["prior-esketamine"],
+        json: &[(
+            "/flags/0/detail",
+            "~Prior esketamine in the current episode: 1 course of medication.",
+        )],
+        ..BASE
+    },
+    Scenario {
         file: "linezolid-during-sertraline",
         why: "linezolid (a reversible MAOI antibiotic, RxCUI 190376) for 10 days during sertraline: maoi-serotonergic-interaction",
         status: "not-met",

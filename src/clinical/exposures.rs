@@ -59,6 +59,42 @@ pub struct Clipped<'a> {
     pub index: usize,
 }
 
+/// Uninterrupted use of one ingredient: its exposures merged where they overlap or abut. A record
+/// split in two contiguous ones, or one sent twice, is still one run, so the safety rules that read
+/// runs (MAOI pairs, prior esketamine) give the same answer however the EHR cut the history.
+#[derive(Debug, Clone)]
+pub struct Run<'a> {
+    pub ing: &'a Ingredient,
+    pub start: Day,
+    /// Exclusive, as [`Clipped::end`]; a run of start-only records covers its start day.
+    pub end: Day,
+    /// The records merged into the run, in start order.
+    pub sources: Vec<&'a str>,
+}
+
+/// Merge exposures into [`Run`]s per ingredient (sorted by ingredient, then start).
+pub fn runs<'a>(exps: &[&Clipped<'a>]) -> Vec<Run<'a>> {
+    let mut v: Vec<&Clipped<'a>> = exps.to_vec();
+    v.sort_by(|a, b| (&a.ing.id, a.start, a.index).cmp(&(&b.ing.id, b.start, b.index)));
+    let mut out: Vec<Run<'a>> = Vec::new();
+    for c in v {
+        let end = c.end.max(c.start + 1);
+        match out.last_mut() {
+            Some(r) if r.ing.id == c.ing.id && c.start <= r.end => {
+                r.end = r.end.max(end);
+                r.sources.push(&c.exp.source);
+            }
+            _ => out.push(Run {
+                ing: c.ing,
+                start: c.start,
+                end,
+                sources: vec![&c.exp.source],
+            }),
+        }
+    }
+    out
+}
+
 /// Apply the clock to every exposure of a known ingredient.
 pub fn clip<'a>(exposures: &'a [Exposure], kb: &'a KnowledgeBase, as_of: Day) -> Vec<Clipped<'a>> {
     exposures

@@ -22,7 +22,7 @@ use crate::fhir::record::{ConditionFact, ProcedureFact};
 use crate::knowledge::{ConditionCategory, Params, ProcedureKind};
 
 use super::episode::{active_with, bipolar, in_window};
-use super::exposures::{Clipped, Day, date, day};
+use super::exposures::{Clipped, Day, Run, date, day, runs};
 use super::measurement::Scores;
 use super::model::{Flag, FlagCode, Outcome};
 use super::outcome::AssessedTrial;
@@ -308,12 +308,15 @@ pub fn flags(input: &FlagInput<'_, '_>) -> Vec<Flag> {
             .collect();
         ev.extend(exps.iter().map(|e| e.exp.source.clone()));
         if !ev.is_empty() {
-            let n = ev.iter().collect::<BTreeSet<_>>().len();
-            push(
-                code,
-                ev,
-                format!("Prior {what} in the current episode ({n} record(s))."),
-            );
+            // Sessions are procedure records; medication records count as courses of continuous
+            // use, so a statement split in two is still one course.
+            let sessions = procs
+                .iter()
+                .map(|p| &p.reference)
+                .collect::<BTreeSet<_>>()
+                .len();
+            let courses = runs(&exps).len();
+            push(code, ev, prior_detail(what, sessions, courses));
         }
     }
     out.sort_by_key(|f| f.code);
@@ -336,13 +339,16 @@ pub fn procedures_in_episode(
 }
 
 /// MAOI with a serotonergic or MAOI-contraindicated drug (§7, [`super::interaction`]): overlapping,
-/// or one started within the washout after the other ended. Evidence: both sides of every
-/// interacting pair; detail: the first pair.
+/// or one started within the washout after the other ended. Pairs are made of [`runs`] (continuous
+/// use of one drug), not of single records. Evidence: every record of every interacting run;
+/// detail: the first pair.
 pub fn maoi_interaction(exps: &[Clipped<'_>], p: &Params) -> Option<(Vec<String>, String)> {
     use super::interaction::{overlap, partner_word, washout_days};
-    let mut pairs: Vec<(Day, String, &Clipped<'_>, &Clipped<'_>)> = Vec::new();
-    for m in exps.iter().filter(|e| e.ing.maoi) {
-        for s in exps.iter().filter(|e| e.ing.id != m.ing.id) {
+    let all: Vec<&Clipped<'_>> = exps.iter().collect();
+    let runs = runs(&all);
+    let mut pairs: Vec<(Day, String, &Run<'_>, &Run<'_>)> = Vec::new();
+    for m in runs.iter().filter(|r| r.ing.maoi) {
+        for s in runs.iter().filter(|r| r.ing.id != m.ing.id) {
             let (Some(before), Some(after)) =
                 (washout_days(s.ing, m.ing, p), washout_days(m.ing, s.ing, p))
             else {
@@ -375,7 +381,8 @@ pub fn maoi_interaction(exps: &[Clipped<'_>], p: &Params) -> Option<(Vec<String>
     pairs.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut ev: Vec<String> = pairs
         .iter()
-        .flat_map(|(_, _, m, s)| [m.exp.source.clone(), s.exp.source.clone()])
+        .flat_map(|(_, _, m, s)| m.sources.iter().chain(&s.sources))
+        .map(|r| r.to_string())
         .collect();
     ev.sort();
     ev.dedup();
@@ -391,6 +398,23 @@ pub fn maoi_interaction(exps: &[Clipped<'_>], p: &Params) -> Option<(Vec<String>
             pairs[0].1
         ),
     ))
+}
+
+/// "Prior ECT in the current episode: 6 sessions." (and/or "1 course of medication").
+fn prior_detail(what: &str, sessions: usize, courses: usize) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let parts: Vec<String> = [
+        (sessions > 0).then(|| plural(sessions, "recorded session", "recorded sessions")),
+        (courses > 0).then(|| plural(courses, "course of medication", "courses of medication")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    format!(
+        "Prior {what} in the current episode: {}.",
+        parts.join(" and ")
+    )
 }
 
 fn join(v: &[String]) -> String {
