@@ -147,11 +147,10 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(cors.clone())
                 .app_data(limits.clone())
-                // Innermost first: request → span → compress → CORS → limits (headers, deadline)
-                // → auth (JWT) → JSON body limits → error shape → route.
+                // Outermost last: request → span → compress → CORS → limits (headers, deadline)
+                // → error shape → router; inside the protected scopes (see `routes_config`):
+                // auth (JWT) → JSON body limits → handler.
                 .wrap(from_fn(errors::outcome_for_errors))
-                .wrap(from_fn(limits::json_body))
-                .wrap(from_fn(auth::require_jwt))
                 .wrap(from_fn(limits::guard))
                 .wrap(from_fn(cors::cors))
                 .wrap(Compress::default())
@@ -201,16 +200,57 @@ impl Application {
 }
 
 /// Every route, in one place.
+///
+/// Protection follows from the route, not from a reading of the path: the protected handlers are
+/// registered only inside the `/cds-services` and `/api/v1` scopes, and those scopes are wrapped by
+/// the JWT check (then the body limits, so an anonymous caller cannot make the service read a
+/// body). Whatever spelling of a path the router sends to a protected handler (percent-encoded,
+/// absolute-form, ...) therefore went through the JWT check first. Each scope's default service
+/// (unknown sub-path, wrong method) sits behind the same check, so an unauthenticated caller learns
+/// nothing about which paths or service ids exist: 401 for everything under those prefixes.
 pub fn routes_config(cfg: &mut web::ServiceConfig) {
-    cfg.service(routes::discovery::list_services)
-        .service(routes::service::call_service)
-        .service(routes::feedback::post_feedback)
-        .service(routes::assessments::assess)
-        .service(routes::feedback::summary)
-        .service(routes::health::healthz)
-        .service(routes::health::readyz)
-        .service(
-            SwaggerUi::new("/swagger-ui/{_:.*}")
-                .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
-        );
+    use actix_web::guard;
+    let protected = |prefix: &str| {
+        web::scope(prefix)
+            .wrap(from_fn(limits::json_body))
+            .wrap(from_fn(auth::require_jwt))
+            .default_service(web::to(routes::fallback))
+    };
+    cfg.service(
+        protected("/cds-services")
+            .service(
+                web::resource("")
+                    .guard(guard::Get())
+                    .to(routes::discovery::list_services),
+            )
+            .service(
+                web::resource("/{id}")
+                    .guard(guard::Post())
+                    .to(routes::service::call_service),
+            )
+            .service(
+                web::resource("/{id}/feedback")
+                    .guard(guard::Post())
+                    .to(routes::feedback::post_feedback),
+            ),
+    )
+    .service(
+        protected("/api/v1")
+            .service(
+                web::resource("/assessments")
+                    .guard(guard::Post())
+                    .to(routes::assessments::assess),
+            )
+            .service(
+                web::resource("/feedback/summary")
+                    .guard(guard::Get())
+                    .to(routes::feedback::summary),
+            ),
+    )
+    .service(routes::health::healthz)
+    .service(routes::health::readyz)
+    .service(
+        SwaggerUi::new("/swagger-ui/{_:.*}")
+            .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
+    );
 }

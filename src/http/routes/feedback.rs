@@ -1,7 +1,7 @@
 //! Feedback: what the clinician did with a card, and the analytics over it.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -43,7 +43,6 @@ pub struct FeedbackAck {
         (status = 503, description = "Not stored (database unavailable); retry", body = OperationOutcome),
     )
 )]
-#[post("/cds-services/{id}/feedback")]
 pub async fn post_feedback(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -125,7 +124,6 @@ fn parse_instant(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
         (status = 503, description = "Database unavailable", body = OperationOutcome),
     )
 )]
-#[get("/api/v1/feedback/summary")]
 pub async fn summary(
     state: web::Data<AppState>,
     http: HttpRequest,

@@ -3,7 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
 
 use crate::cards::{self, CardContext};
@@ -44,7 +44,6 @@ use crate::pipeline;
         (status = 503, description = "Audit queue full: the call was not answered rather than left unaudited", body = OperationOutcome),
     )
 )]
-#[post("/cds-services/{id}")]
 pub async fn call_service(
     state: web::Data<AppState>,
     id: web::Path<String>,
