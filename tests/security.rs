@@ -210,3 +210,193 @@ fn spellings_cover_every_character_and_both_hex_cases() {
     assert!(t.contains("/cds%2Dservices") && t.contains("/cds%2dservices"));
     assert!(!t.contains("/cds-services"));
 }
+
+#[tokio::test]
+async fn two_authorization_headers_are_401_whatever_their_order() {
+    let app = app_with_auth().await;
+    let port = raw::port(&app.base);
+    let path = "/cds-services";
+    for junk in ["Bearer x.y.z", "Basic dXNlcjpwYXNz", ""] {
+        for valid_first in [true, false] {
+            let good = format!("Bearer {}", token(path));
+            let headers = if valid_first {
+                [("Authorization", good.as_str()), ("Authorization", junk)]
+            } else {
+                [("Authorization", junk), ("Authorization", good.as_str())]
+            };
+            let answer = raw::send(port, &raw::request("GET", path, &headers, "")).await;
+            assert_eq!(
+                raw::status(&answer),
+                401,
+                "{junk:?} {valid_first}: {answer}"
+            );
+        }
+    }
+    // Two valid tokens are just as ambiguous.
+    let (a, b) = (
+        format!("Bearer {}", token(path)),
+        format!("Bearer {}", token(path)),
+    );
+    let headers = [("Authorization", a.as_str()), ("Authorization", b.as_str())];
+    let answer = raw::send(port, &raw::request("GET", path, &headers, "")).await;
+    assert_eq!(raw::status(&answer), 401, "{answer}");
+    // One header still works.
+    let answer = raw::send(port, &raw::request("GET", path, &headers[..1], "")).await;
+    assert_eq!(raw::status(&answer), 200, "{answer}");
+}
+
+#[tokio::test]
+async fn an_unauthenticated_caller_cannot_make_the_service_wait_for_a_body() {
+    let app = app_with_auth().await;
+    let port = raw::port(&app.base);
+    // 4 MB announced, none sent: the 401 comes at once (the body is read only after the JWT).
+    let head = "POST /cds-services/trd-patient-view HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n";
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    assert_eq!(raw::status(&String::from_utf8_lossy(&buf[..n])), 401);
+}
+
+#[tokio::test]
+async fn the_404_for_an_unknown_service_does_not_echo_the_id() {
+    let app = spawn_app(&[]).await;
+    let port = raw::port(&app.base);
+    let body = patient_view("p1", &prefetch_with(&[]));
+    for id in [
+        "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "..%2F..%2Fetc%2Fpasswd",
+        "nul%00byte",
+        "caf%C3%A9-%E2%82%AC",
+        &"a".repeat(3000),
+    ] {
+        for suffix in ["", "/feedback"] {
+            let target = format!("/cds-services/{id}{suffix}");
+            let answer = raw::send(port, &raw::request("POST", &target, &[], &body)).await;
+            assert_eq!(raw::status(&answer), 404, "{target}: {answer}");
+            let text = answer.to_ascii_lowercase();
+            for needle in ["script", "passwd", "nul", "caf", "aaaa", "%3c", "%2f"] {
+                assert!(!text.contains(needle), "{target} echoed: {answer}");
+            }
+            assert!(answer.contains("OperationOutcome"), "{answer}");
+        }
+    }
+}
+
+/// The headers a PHI API owes every answer: success, 401, 404, 413, the docs page.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = app_with_auth().await;
+    let port = raw::port(&app.base);
+    let pv = patient_view("p1", &prefetch_with(&[]));
+    // 6 MiB announced (over the 5 MiB default), not sent: 413 on the declared length.
+    let big = format!(
+        "POST /api/v1/assessments HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 6291456\r\n\r\n",
+        token("/api/v1/assessments")
+    );
+    let bearer = |p: &str| format!("Bearer {}", token(p));
+    let cases: Vec<(&str, String, Vec<u8>)> = vec![
+        (
+            "200 cards",
+            "/cds-services/trd-patient-view".into(),
+            raw::request(
+                "POST",
+                "/cds-services/trd-patient-view",
+                &[("Authorization", &bearer("/cds-services/trd-patient-view"))],
+                &pv,
+            ),
+        ),
+        (
+            "401",
+            "/cds-services".into(),
+            raw::request("GET", "/cds-services", &[], ""),
+        ),
+        ("404", "/nope".into(), raw::request("GET", "/nope", &[], "")),
+        ("413", "/api/v1/assessments".into(), big.into_bytes()),
+        (
+            "healthz",
+            "/healthz".into(),
+            raw::request("GET", "/healthz", &[], ""),
+        ),
+        (
+            "openapi",
+            "/api-docs/openapi.json".into(),
+            raw::request("GET", "/api-docs/openapi.json", &[], ""),
+        ),
+        (
+            "docs page",
+            "/swagger-ui/".into(),
+            raw::request("GET", "/swagger-ui/", &[], ""),
+        ),
+    ];
+    for (what, _, req) in cases {
+        let answer = raw::send(port, &req).await;
+        let h = |name: &str| raw::header(&answer, name).unwrap_or("").to_string();
+        assert!(raw::status(&answer) > 0, "{what}: {answer}");
+        assert_eq!(h("cache-control"), "no-store", "{what}");
+        assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(h("referrer-policy"), "no-referrer", "{what}");
+        assert_eq!(h("x-frame-options"), "DENY", "{what}");
+        let csp = h("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(csp.starts_with("default-src 'none'"), "{what}: {csp}");
+        if what == "docs page" {
+            assert!(csp.contains("script-src 'self'"), "{csp}");
+        } else {
+            assert!(!csp.contains("script-src"), "{what}: {csp}");
+        }
+        assert!(
+            raw::header(&answer, "strict-transport-security").is_some(),
+            "{what}: TRD_CDS_PUBLIC_BASE_URL is https, so HSTS is sent"
+        );
+    }
+    // Without an https public base URL, no HSTS (the browser ignores it over HTTP anyway).
+    let plain = spawn_app(&[]).await;
+    let answer = raw::send(
+        raw::port(&plain.base),
+        &raw::request("GET", "/healthz", &[], ""),
+    )
+    .await;
+    assert!(raw::header(&answer, "strict-transport-security").is_none());
+    assert_eq!(raw::header(&answer, "cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn feedback_summary_dates_out_of_range_are_400_naming_the_parameter() {
+    let app = spawn_app(&[]).await;
+    let port = raw::port(&app.base);
+    let get = |q: String| {
+        let req = raw::request("GET", &format!("/api/v1/feedback/summary?{q}"), &[], "");
+        async move { raw::send(port, &req).await }
+    };
+    for (q, field) in [
+        ("to=0000-01-01", "to"),
+        ("from=0000-12-31&to=2020-01-01", "from"),
+        ("from=2020-01-01&to=9999-12-31T23:30:00-05:00", "to"),
+        ("from=-0001-01-01T00:00:00Z", "from"),
+        ("to=0001-01-01T00:00:00%2B01:00", "to"),
+    ] {
+        let answer = get(q.into()).await;
+        assert_eq!(raw::status(&answer), 400, "{q}: {answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(v["issue"][0]["expression"][0], field, "{q}: {answer}");
+    }
+    // The widest range that is representable is fine.
+    for q in [
+        "from=0001-01-01&to=9999-12-31",
+        "from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z",
+        "to=0001-02-01",
+        // The default `from` (30 days before `to`) stops at 0001-01-01.
+        "to=0001-01-10",
+    ] {
+        let answer = get(q.into()).await;
+        assert_eq!(raw::status(&answer), 200, "{q}: {answer}");
+    }
+}

@@ -140,10 +140,11 @@ impl Auth {
         }
     }
 
-    /// Verify the `Authorization` header for `audience` at `now`, then claim the `jti`.
+    /// Verify the `Authorization` header (every one the request carries: more than one is refused)
+    /// for `audience` at `now`, then claim the `jti`.
     pub async fn authenticate(
         &self,
-        authorization: Option<&[u8]>,
+        authorization: &[&[u8]],
         audience: &str,
         now: i64,
     ) -> Result<VerifiedClient, AuthFailure> {
@@ -202,15 +203,12 @@ pub async fn require_jwt(
     let audience = auth.audience(&req);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let started = Instant::now();
-    let result = auth
-        .authenticate(
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes),
-            &audience,
-            now,
-        )
-        .await;
+    let authorization: Vec<&[u8]> = req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let result = auth.authenticate(&authorization, &audience, now).await;
     let verify_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(client) => {

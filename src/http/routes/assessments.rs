@@ -31,7 +31,6 @@ use crate::pipeline::assess_documents;
         (status = 200, body = Assessment),
         (status = 400, description = "Not a FHIR Bundle, or a bad as_of", body = OperationOutcome),
         (status = 413, description = "Body larger than TRD_CDS_MAX_BODY_BYTES", body = OperationOutcome),
-        (status = 415, description = "Content-Type is not JSON", body = OperationOutcome),
     )
 )]
 pub async fn assess(

@@ -14,6 +14,16 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::errors::ApiError;
 
+/// The service `id` names, else 404. The id is not echoed: it is the caller's raw input (it could
+/// be markup, a path or an identifier), and the list of ids is one GET away.
+pub fn service_or_404(
+    id: &str,
+) -> Result<&'static crate::cds_hooks::discovery::ServiceDef, ApiError> {
+    crate::cds_hooks::discovery::find_service(id).ok_or_else(|| {
+        ApiError::not_found("no CDS Service with this id; GET /cds-services lists them").at("id")
+    })
+}
+
 /// Query parameters, refusing any name not in `allowed` (400 naming it).
 pub fn query_params(
     req: &HttpRequest,
