@@ -4,15 +4,20 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use secrecy::SecretString;
+
 use crate::clinical::SiteConfig;
 
-/// Every setting, with its default. The README's configuration table mirrors this.
+/// Every setting, with its default. The README's configuration table mirrors this. Secrets are
+/// [`SecretString`]s: `{:?}` prints `[REDACTED]`, and reading one takes an explicit
+/// `expose_secret()` at the one place that needs it.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `TRD_CDS_ADDR`, default `127.0.0.1:8080`.
     pub addr: SocketAddr,
-    /// `DATABASE_URL`; unset = in-memory store (said once at start-up and in `/readyz`).
-    pub database_url: Option<String>,
+    /// `DATABASE_URL`; unset = in-memory store (said once at start-up and in `/readyz`). A secret:
+    /// it may carry the database password.
+    pub database_url: Option<SecretString>,
     /// `TRD_CDS_DB_POOL_SIZE`, default 8.
     pub db_pool_size: usize,
     /// `TRD_CDS_MAX_BODY_BYTES`, default 5 MiB.
@@ -35,7 +40,7 @@ pub struct Config {
     /// `TRD_CDS_AUDIT_RETENTION_DAYS`: delete audit and feedback rows older than this; default 2555 (7 years).
     pub audit_retention_days: u32,
     /// `TRD_CDS_PATIENT_HASH_SECRET`: HMAC key for the patient hash in the audit table.
-    pub patient_hash_secret: Option<String>,
+    pub patient_hash_secret: Option<SecretString>,
     /// `TRD_CDS_ENV`: `development` (default) or `production`.
     pub production: bool,
     /// Client JWT checks and CORS (`TRD_CDS_AUTH`, `TRD_CDS_TRUSTED_CLIENTS`, `TRD_CDS_JWT_*`, ...).
@@ -220,9 +225,9 @@ impl Config {
             ));
         }
 
-        let patient_hash_secret = get("TRD_CDS_PATIENT_HASH_SECRET");
+        let patient_hash_secret = get("TRD_CDS_PATIENT_HASH_SECRET").map(SecretString::from);
         if let Some(s) = &patient_hash_secret
-            && s.len() < 16
+            && secrecy::ExposeSecret::expose_secret(s).len() < 16
         {
             return Err(err(
                 "TRD_CDS_PATIENT_HASH_SECRET",
@@ -330,7 +335,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             addr,
-            database_url,
+            database_url: database_url.map(SecretString::from),
             db_pool_size: num("TRD_CDS_DB_POOL_SIZE", 8, 1, 256)?,
             max_body_bytes: num(
                 "TRD_CDS_MAX_BODY_BYTES",
@@ -552,6 +557,31 @@ mod tests {
             ("TRD_CDS_FHIR_ALLOW_HTTP", "true"),
         ]);
         assert_eq!(prod.unwrap_err().var, "TRD_CDS_FHIR_ALLOW_HTTP");
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let c = cfg(&[
+            ("TRD_CDS_PATIENT_HASH_SECRET", "hash-key-7f3a9c1e5b"),
+            (
+                "DATABASE_URL",
+                "postgres://trd:db-pw-42c8e1@db.internal:5432/trd",
+            ),
+        ])
+        .unwrap();
+        for shown in [
+            format!("{c:?}"),
+            format!("{c:#?}"),
+            format!("{:?}", c.clone()),
+        ] {
+            for secret in ["hash-key-7f3a9c1e5b", "db-pw-42c8e1", "db.internal"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("REDACTED"), "{shown}");
+        }
+        use secrecy::ExposeSecret;
+        let url = c.database_url.as_ref().unwrap().expose_secret();
+        assert_eq!(url, "postgres://trd:db-pw-42c8e1@db.internal:5432/trd");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Limits on hostile input, over real HTTP: JSON depth, prefetch keys, Bundle entries, body size,
-//! header size and the request deadline. Every refusal is an OperationOutcome, never a 5xx crash.
+//! compressed bodies, header size and the request deadline (408 for a slow client). Every refusal is an OperationOutcome, never a 5xx crash.
 
 mod common {
     pub mod app;
@@ -102,7 +102,7 @@ async fn oversized_headers_are_431() {
 }
 
 #[tokio::test]
-async fn a_request_that_stalls_gets_503_at_the_deadline() {
+async fn a_request_that_stalls_gets_408_at_the_deadline() {
     let app = spawn_app(&[("TRD_CDS_REQUEST_TIMEOUT_SECS", "1")]).await;
     let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -122,7 +122,120 @@ async fn a_request_that_stalls_gets_503_at_the_deadline() {
         .expect("answered before 10 s")
         .unwrap();
     let out = String::from_utf8_lossy(&buf[..n]);
-    assert!(out.starts_with("HTTP/1.1 503"), "{out}");
+    // The client is at fault (it did not send what it announced): 408, not 503.
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
     assert!(out.contains("TRD_CDS_REQUEST_TIMEOUT_SECS"), "{out}");
+    assert!(out.contains("OperationOutcome"), "{out}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Compressed request bodies are refused (415, `Accept-Encoding: identity`) before a byte is read or
+/// inflated, whatever the Content-Type; see docs/security.md for why (no CDS Client compresses
+/// requests). The real 1 GiB bombs, and the memory they cost, are in `scripts/bomb-rss.sh`; the
+/// unit tests of `limits::read_body` prove that not a byte of such a body is pulled.
+#[tokio::test]
+async fn compressed_request_bodies_are_415() {
+    let app = spawn_app(&[]).await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let body = patient_view("p1", &prefetch_with(&[]));
+    for encoding in [
+        "gzip",
+        "deflate",
+        "br",
+        "x-gzip",
+        "compress",
+        "zstd",
+        "identity, gzip",
+    ] {
+        for (path, ct) in [
+            (SERVICE, "application/json"),
+            (SERVICE, "text/plain"),
+            ("/api/v1/assessments", "application/fhir+json"),
+            (
+                "/cds-services/trd-patient-view/feedback",
+                "application/octet-stream",
+            ),
+        ] {
+            let r = app
+                .client
+                .post(format!("{}{path}", app.base))
+                .header("content-type", ct)
+                .header("content-encoding", encoding)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.headers()
+                    .get("accept-encoding")
+                    .map(|v| v.to_str().unwrap()),
+                Some("identity"),
+                "{encoding} {ct}"
+            );
+            let d = outcome(r, 415).await;
+            assert!(d.contains("Content-Encoding"), "{d}");
+        }
+    }
+    // Announced as 1 GiB of gzip and never sent: the answer does not wait for the body.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(
+        format!("POST {SERVICE} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 1048576\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 415"));
+    // Identity is no compression: accepted.
+    let r = app
+        .client
+        .post(format!("{}{SERVICE}", app.base))
+        .header("content-type", "application/json")
+        .header("content-encoding", "identity")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// A client that trickles its body (1 byte every 0.5 s) is cut at the deadline with 408.
+#[tokio::test]
+async fn a_body_trickled_byte_by_byte_gets_408_at_the_deadline() {
+    let app = spawn_app(&[("TRD_CDS_REQUEST_TIMEOUT_SECS", "2")]).await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(
+        format!("POST {SERVICE} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let read = async {
+        loop {
+            tokio::select! {
+                n = s.read(&mut buf) => return n.unwrap(),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                    if s.write_all(b" ").await.is_err() {
+                        return s.read(&mut buf).await.unwrap_or(0);
+                    }
+                }
+            }
+        }
+    };
+    let n = tokio::time::timeout(std::time::Duration::from_secs(15), read)
+        .await
+        .expect("answered before 15 s");
+    let out = String::from_utf8_lossy(&buf[..n]);
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(out.contains("OperationOutcome"), "{out}");
 }

@@ -101,6 +101,9 @@ impl ResponseError for ApiError {
     }
     fn error_response(&self) -> HttpResponse {
         let mut resp = outcome_response(self.status, &self.outcome());
+        // Also here, not only in the middleware: an error that leaves the middleware chain as an
+        // error (the request deadline) is turned into this response outside it.
+        crate::http::headers::SecurityHeaders::default().apply(resp.headers_mut());
         // Every 503 here is transient (audit queue full, database briefly down): tell clients when to retry.
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()

@@ -1,18 +1,22 @@
-//! Limits on hostile input, before any parsing: header size (431), request time (503), and for
-//! JSON bodies size (413, `TRD_CDS_MAX_BODY_BYTES`), nesting depth (400), number of `prefetch` keys
-//! and of Bundle `entry` elements (413). The body check runs after authentication, so an
-//! unauthenticated caller cannot make the service read a body. See `docs/security.md`.
+//! Limits on hostile input, before any parsing: header size (431), request time (408 while the
+//! client is still sending its body, 503 when the service is slow), compressed bodies (415), and
+//! for JSON bodies size (413, `TRD_CDS_MAX_BODY_BYTES`), nesting depth (400), number of `prefetch`
+//! keys and of Bundle `entry` elements (413). The body check runs after authentication (it wraps
+//! the protected scopes inside the JWT check), so an unauthenticated caller cannot make the
+//! service read a body. See `docs/security.md`.
 
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{self, CONTENT_TYPE, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpMessage, ResponseError, web};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
+use tokio::time::Instant;
 
 use crate::config::LimitsConfig;
 use crate::http::errors::ApiError;
@@ -171,10 +175,38 @@ fn count_value(stack: &mut [Frame], shape: &mut JsonShape) -> bool {
 
 fn reject(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
     let (http, _) = req.into_parts();
-    ServiceResponse::new(http, err.error_response())
+    ServiceResponse::new(http, error_response(&err))
 }
 
-/// Outer guard: header size (431) and the request deadline (503).
+/// The response for `err`, with what a refused body needs: `Accept-Encoding: identity` on a 415
+/// for a compressed body (RFC 7694), `Connection: close` when the body was not read to its end.
+fn error_response(err: &ApiError) -> actix_web::HttpResponse {
+    let mut res = err.error_response();
+    match err.status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            res.headers_mut().insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+            res.head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT => {
+            res.head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
+        _ => {}
+    }
+    res
+}
+
+/// When the request must be answered (set by [`guard`], read by [`json_body`]): a body still
+/// arriving then is the client's fault (408); anything else still running is the service's (503).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub Instant);
+
+/// Outer guard: header size (431) and the request deadline (503; the body reader answers 408 first
+/// when the body is what is late).
 pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -200,8 +232,9 @@ pub async fn guard(
         );
         return Ok(reject(req, err).map_into_right_body());
     }
-    let deadline = Duration::from_secs(limits.config.request_timeout_secs);
-    match tokio::time::timeout(deadline, next.call(req)).await {
+    let deadline = Instant::now() + Duration::from_secs(limits.config.request_timeout_secs);
+    req.extensions_mut().insert(Deadline(deadline));
+    match tokio::time::timeout_at(deadline, next.call(req)).await {
         Ok(res) => Ok(res?.map_into_left_body()),
         Err(_) => {
             tracing::error!(
@@ -213,8 +246,9 @@ pub async fn guard(
                 "transient",
                 "the request took longer than the service allows (TRD_CDS_REQUEST_TIMEOUT_SECS); retry",
             );
-            // An error (not a response): the request was moved into the timed-out future, and
-            // actix turns the error into its OperationOutcome response.
+            // An error (not a response): the request was moved into the timed-out future (and
+            // cannot be cloned: routing needs it unshared), so actix turns the error into its
+            // OperationOutcome response, which carries the security headers itself.
             Err(err.into())
         }
     }
@@ -236,46 +270,110 @@ fn is_json(req: &ServiceRequest) -> bool {
         .unwrap_or(false)
 }
 
-/// Inner check of JSON bodies: size, depth, prefetch keys, Bundle entries. The body is read once
-/// and handed on to the handler.
-pub async fn json_body(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    let limits = req.app_data::<web::Data<Limits>>().map(|l| *l.get_ref());
-    let Some(limits) = limits.filter(|_| is_json(&req)) else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
+/// 415 for a body sent with a content coding other than `identity`. Compressed request bodies are
+/// refused, not inflated: no CDS Client compresses its requests, and inflating is where a 1 MB
+/// body becomes gigabytes (docs/security.md, "Compressed request bodies").
+fn refuse_content_coding(headers: &HeaderMap) -> Result<(), ApiError> {
+    let coded = headers.get_all(header::CONTENT_ENCODING).any(|v| {
+        v.to_str().map_or(true, |v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        })
+    });
+    if coded {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            "Content-Encoding: compressed request bodies are not accepted; send the body uncompressed (identity)",
+        )
+        .at("Content-Encoding"));
+    }
+    Ok(())
+}
+
+/// Read a request body: 415 for a compressed one (before a byte is read), 413 past `max` bytes
+/// (on `Content-Length`, else as the bytes arrive: memory stays within `max` plus one chunk), 408
+/// when it has not all arrived by `deadline`, 400 when the connection breaks. The bytes come as
+/// they are on the wire: this is the only place that reads a body, and nothing here inflates.
+pub async fn read_body<S>(
+    headers: &HeaderMap,
+    mut payload: S,
+    max: usize,
+    deadline: Option<Instant>,
+) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    refuse_content_coding(headers)?;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too-costly",
-            format!(
-                "body: larger than {} bytes (TRD_CDS_MAX_BODY_BYTES)",
-                limits.max_body_bytes
-            ),
+            format!("body: larger than {max} bytes (TRD_CDS_MAX_BODY_BYTES)"),
         )
     };
-    let declared_len = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared_len.is_some_and(|n| n > limits.max_body_bytes) {
-        return Ok(reject(req, too_large()).map_into_right_body());
+    if declared_len.is_some_and(|n| n > max) {
+        return Err(too_large());
     }
-    let mut payload = req.take_payload();
-    // One allocation of the declared size (already checked against the limit) instead of
-    // doubling and copying a 60 KB body four times; a wrong Content-Length only costs a regrow.
-    let mut body = BytesMut::with_capacity(declared_len.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limits.max_body_bytes {
-            return Ok(reject(req, too_large()).map_into_right_body());
+    let read = async {
+        // One allocation of the declared size (already checked against the limit) instead of
+        // doubling and copying a 60 KB body four times; a wrong Content-Length only costs a regrow.
+        let mut body = BytesMut::with_capacity(declared_len.unwrap_or(0));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    format!("body: could not be read: {e}"),
+                )
+            })?;
+            if body.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body.freeze())
+    };
+    match deadline {
+        None => read.await,
+        Some(d) => tokio::time::timeout_at(d, read).await.unwrap_or_else(|_| {
+            tracing::warn!("request body not received by the deadline; 408");
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "transient",
+                "body: not received within the time the service allows (TRD_CDS_REQUEST_TIMEOUT_SECS)",
+            ))
+        }),
     }
-    let body: Bytes = body.freeze();
+}
+
+/// Inner check of bodies, inside the JWT check: compressed bodies are refused (415, whatever the
+/// type); JSON bodies are read once ([`read_body`]), measured (depth, prefetch keys, Bundle
+/// entries) and handed on to the handler. Other types are not read at all: [`JsonBody`] answers
+/// them 415.
+pub async fn json_body(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+    if let Err(err) = refuse_content_coding(req.headers()) {
+        tracing::warn!("compressed request body refused; 415");
+        return Ok(reject(req, err).map_into_right_body());
+    }
+    let limits = req.app_data::<web::Data<Limits>>().map(|l| *l.get_ref());
+    let Some(limits) = limits.filter(|_| is_json(&req)) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let deadline = req.extensions().get::<Deadline>().map(|d| d.0);
+    let payload = req.take_payload();
+    let body = match read_body(req.headers(), payload, limits.max_body_bytes, deadline).await {
+        Ok(body) => body,
+        Err(err) => return Ok(reject(req, err).map_into_right_body()),
+    };
     let l = limits.config;
     let shape = scan_json(&body, l.max_json_depth);
     let err = if shape.depth > l.max_json_depth {
@@ -332,35 +430,135 @@ pub async fn json_body(
 struct ReadBody(Bytes);
 
 /// Extractor for a JSON body: the bytes [`json_body`] already read and checked (shared, not
-/// copied), or, where that middleware did not run, the payload read as `web::Bytes` would.
+/// copied). It never reads the payload itself (actix's own body extractors would inflate a
+/// compressed body): without them the answer is 415 for a body that is not JSON, and 500 for a
+/// route mounted outside the body-checking scopes (a wiring bug).
 pub struct JsonBody(pub Bytes);
 
 impl actix_web::FromRequest for JsonBody {
     type Error = actix_web::Error;
-    type Future = futures_util::future::Either<
-        std::future::Ready<Result<Self, Self::Error>>,
-        futures_util::future::MapOk<
-            <Bytes as actix_web::FromRequest>::Future,
-            fn(Bytes) -> JsonBody,
-        >,
-    >;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
 
-    fn from_request(req: &actix_web::HttpRequest, payload: &mut Payload) -> Self::Future {
-        use futures_util::TryFutureExt;
-        match req.extensions().get::<ReadBody>() {
-            Some(ReadBody(b)) => {
-                futures_util::future::Either::Left(std::future::ready(Ok(JsonBody(b.clone()))))
-            }
-            None => futures_util::future::Either::Right(
-                Bytes::from_request(req, payload).map_ok(JsonBody as fn(Bytes) -> JsonBody),
-            ),
-        }
+    fn from_request(req: &actix_web::HttpRequest, _: &mut Payload) -> Self::Future {
+        let body = match req.extensions().get::<ReadBody>() {
+            Some(ReadBody(b)) => Ok(JsonBody(b.clone())),
+            None => match crate::http::routes::require_json(req) {
+                Err(e) => Err(e.into()),
+                Ok(()) => Err(ApiError::internal("the request body was not read").into()),
+            },
+        };
+        std::future::ready(body)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// `n` chunks of `size` bytes that count how many bytes the reader pulled.
+    fn counted(
+        n: usize,
+        size: usize,
+        pulled: &Arc<AtomicUsize>,
+    ) -> impl Stream<Item = Result<Bytes, PayloadError>> + Unpin {
+        let pulled = pulled.clone();
+        // What a gzip bomb's chunks look like on the wire (magic, deflate, then compressed zeros);
+        // the content does not matter to a reader that must not inflate it.
+        let mut chunk = vec![0u8; size];
+        chunk[..3].copy_from_slice(&[0x1f, 0x8b, 0x08]);
+        let chunk = Bytes::from(chunk);
+        futures_util::stream::iter((0..n).map(move |_| Ok(chunk.clone()))).inspect(move |c| {
+            pulled.fetch_add(c.as_ref().map_or(0, Bytes::len), Ordering::SeqCst);
+        })
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                header::HeaderName::from_static(k),
+                HeaderValue::from_static(v),
+            );
+        }
+        h
+    }
+
+    #[tokio::test]
+    async fn compressed_bodies_are_refused_before_a_byte_is_pulled() {
+        for coding in [
+            "gzip",
+            "deflate",
+            "br",
+            "GZip",
+            "x-gzip",
+            "identity, gzip",
+            "zstd",
+        ] {
+            let pulled = Arc::new(AtomicUsize::new(0));
+            // 1 GiB of (compressed) chunks on offer.
+            let body = counted(16 * 1024, 64 * 1024, &pulled);
+            let h = headers(&[("content-encoding", coding)]);
+            let err = read_body(&h, body, 5 << 20, None).await.unwrap_err();
+            assert_eq!(err.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{coding}");
+            assert_eq!(err.issues[0].expression, ["Content-Encoding"]);
+            assert_eq!(
+                pulled.load(Ordering::SeqCst),
+                0,
+                "{coding}: bytes were read"
+            );
+        }
+        // Two Content-Encoding headers, one of them identity: still compressed.
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let h = headers(&[
+            ("content-encoding", "identity"),
+            ("content-encoding", "gzip"),
+        ]);
+        let err = read_body(&h, counted(4, 10, &pulled), 1000, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // identity is no coding at all.
+        let h = headers(&[("content-encoding", "identity")]);
+        let body = read_body(&h, counted(4, 10, &pulled), 1000, None)
+            .await
+            .unwrap();
+        assert_eq!(body.len(), 40);
+    }
+
+    #[tokio::test]
+    async fn reading_stops_at_the_limit() {
+        let max = 100_000;
+        // Declared too large: nothing is pulled.
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let h = headers(&[("content-length", "100001")]);
+        let err = read_body(&h, counted(1000, 1000, &pulled), max, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(pulled.load(Ordering::SeqCst), 0);
+        // Undeclared (chunked) or lying: the reader stops within one chunk past the limit.
+        for h in [headers(&[]), headers(&[("content-length", "10")])] {
+            let pulled = Arc::new(AtomicUsize::new(0));
+            let err = read_body(&h, counted(16 * 1024, 64 * 1024, &pulled), max, None)
+                .await
+                .unwrap_err();
+            assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+            assert!(pulled.load(Ordering::SeqCst) <= max + 64 * 1024);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_still_missing_at_the_deadline_is_408() {
+        let stalled = futures_util::stream::pending::<Result<Bytes, PayloadError>>();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let err = read_body(&headers(&[]), stalled, 1000, Some(deadline))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, StatusCode::REQUEST_TIMEOUT);
+        assert!(err.to_string().contains("TRD_CDS_REQUEST_TIMEOUT_SECS"));
+    }
 
     #[test]
     fn shapes() {

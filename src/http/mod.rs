@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod cors;
 pub mod errors;
+pub mod headers;
 pub mod limits;
 pub mod openapi;
 pub mod prefetch;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -75,8 +77,14 @@ impl Application {
             None => KnowledgeBase::embedded()?,
         };
         tracing::info!(version = kb.version(), "knowledge base loaded");
-        let store =
-            Store::from_database_url(config.database_url.as_deref(), config.db_pool_size).await?;
+        let store = Store::from_database_url(
+            config
+                .database_url
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+            config.db_pool_size,
+        )
+        .await?;
         if store.kind() == "memory" {
             tracing::warn!(
                 "DATABASE_URL is not set: audit and feedback are kept in memory and lost on restart"
@@ -85,7 +93,7 @@ impl Application {
             tracing::info!("PostgreSQL store ready (migrations applied)");
         }
         let hasher = match &config.patient_hash_secret {
-            Some(s) => PatientHasher::new(s.as_bytes()),
+            Some(s) => PatientHasher::new(s.expose_secret().as_bytes()),
             None => {
                 tracing::warn!(
                     "TRD_CDS_PATIENT_HASH_SECRET is not set: a random key is used, so patient hashes change on restart"
@@ -96,6 +104,9 @@ impl Application {
         let auth =
             web::Data::new(auth::Auth::from_config(config, &store).map_err(StartError::Auth)?);
         let cors = web::Data::new(cors::Cors::new(&config.auth.cors_origins));
+        let security_headers = web::Data::new(headers::SecurityHeaders::new(
+            config.public_base_url.as_deref(),
+        ));
         let limits = web::Data::new(limits::Limits {
             max_body_bytes: config.max_body_bytes,
             config: config.limits,
@@ -147,14 +158,16 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(cors.clone())
                 .app_data(limits.clone())
-                // Innermost first: request → span → compress → CORS → limits (headers, deadline)
-                // → auth (JWT) → JSON body limits → error shape → route.
+                .app_data(security_headers.clone())
+                // Outermost last: request → span → security headers → compress → CORS → limits
+                // (headers, deadline)
+                // → error shape → router; inside the protected scopes (see `routes_config`):
+                // auth (JWT) → JSON body limits → handler.
                 .wrap(from_fn(errors::outcome_for_errors))
-                .wrap(from_fn(limits::json_body))
-                .wrap(from_fn(auth::require_jwt))
                 .wrap(from_fn(limits::guard))
                 .wrap(from_fn(cors::cors))
                 .wrap(Compress::default())
+                .wrap(from_fn(headers::security_headers))
                 .wrap(from_fn(request_log::request_span))
                 .configure(routes_config)
                 .default_service(web::to(routes::fallback))
@@ -201,16 +214,57 @@ impl Application {
 }
 
 /// Every route, in one place.
+///
+/// Protection follows from the route, not from a reading of the path: the protected handlers are
+/// registered only inside the `/cds-services` and `/api/v1` scopes, and those scopes are wrapped by
+/// the JWT check (then the body limits, so an anonymous caller cannot make the service read a
+/// body). Whatever spelling of a path the router sends to a protected handler (percent-encoded,
+/// absolute-form, ...) therefore went through the JWT check first. Each scope's default service
+/// (unknown sub-path, wrong method) sits behind the same check, so an unauthenticated caller learns
+/// nothing about which paths or service ids exist: 401 for everything under those prefixes.
 pub fn routes_config(cfg: &mut web::ServiceConfig) {
-    cfg.service(routes::discovery::list_services)
-        .service(routes::service::call_service)
-        .service(routes::feedback::post_feedback)
-        .service(routes::assessments::assess)
-        .service(routes::feedback::summary)
-        .service(routes::health::healthz)
-        .service(routes::health::readyz)
-        .service(
-            SwaggerUi::new("/swagger-ui/{_:.*}")
-                .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
-        );
+    use actix_web::guard;
+    let protected = |prefix: &str| {
+        web::scope(prefix)
+            .wrap(from_fn(limits::json_body))
+            .wrap(from_fn(auth::require_jwt))
+            .default_service(web::to(routes::fallback))
+    };
+    cfg.service(
+        protected("/cds-services")
+            .service(
+                web::resource("")
+                    .guard(guard::Get())
+                    .to(routes::discovery::list_services),
+            )
+            .service(
+                web::resource("/{id}")
+                    .guard(guard::Post())
+                    .to(routes::service::call_service),
+            )
+            .service(
+                web::resource("/{id}/feedback")
+                    .guard(guard::Post())
+                    .to(routes::feedback::post_feedback),
+            ),
+    )
+    .service(
+        protected("/api/v1")
+            .service(
+                web::resource("/assessments")
+                    .guard(guard::Post())
+                    .to(routes::assessments::assess),
+            )
+            .service(
+                web::resource("/feedback/summary")
+                    .guard(guard::Get())
+                    .to(routes::feedback::summary),
+            ),
+    )
+    .service(routes::health::healthz)
+    .service(routes::health::readyz)
+    .service(
+        SwaggerUi::new("/swagger-ui/{_:.*}")
+            .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),
+    );
 }

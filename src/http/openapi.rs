@@ -71,11 +71,15 @@ integration testing and analytics.";
 )]
 pub struct ApiDoc;
 
+/// The 415 of every operation with a body.
+const UNSUPPORTED_BODY: &str = "Content-Type is not JSON, or the body is compressed (any Content-Encoding but identity; the answer carries Accept-Encoding: identity)";
+
 /// Paths open without a client JWT (probes); every other operation requires one.
 const OPEN_PATHS: &[&str] = &["/healthz", "/readyz"];
 
 /// Declares the CDS Hooks client JWT (bearer) on every protected operation, with the answers the
-/// middleware gives before a handler runs: 401 (any JWT failure, no detail), 413 and 431 (limits).
+/// middleware gives before a handler runs: 401 (any JWT failure, no detail), 413 and 431 (limits),
+/// and for operations with a body 408 (body too slow) and 415 (not JSON, or compressed).
 struct ClientJwt;
 
 impl Modify for ClientJwt {
@@ -124,6 +128,14 @@ runs with TRD_CDS_AUTH=off (local demos).",
                 r.entry("431".into()).or_insert_with(|| {
                     outcome("Request headers larger than TRD_CDS_MAX_HEADER_BYTES").into()
                 });
+            }
+            if let Some(op) = &mut item.post {
+                let r = &mut op.responses.responses;
+                r.entry("408".into()).or_insert_with(|| {
+                    outcome("The body did not arrive within TRD_CDS_REQUEST_TIMEOUT_SECS (client too slow)").into()
+                });
+                r.entry("415".into())
+                    .or_insert_with(|| outcome(UNSUPPORTED_BODY).into());
             }
         }
     }

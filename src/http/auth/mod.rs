@@ -1,5 +1,6 @@
 //! Trusting CDS Clients (CDS Hooks §Security): every CDS Hooks endpoint (discovery, service,
-//! feedback) and the `/api/v1/*` API require `Authorization: Bearer <JWT>` signed by a trusted EHR.
+//! feedback) and the `/api/v1/*` API require `Authorization: Bearer <JWT>` signed by a trusted EHR;
+//! [`require_jwt`] wraps the scopes that hold them (`crate::http::routes_config`).
 //! Any failure is a 401 without detail (OperationOutcome + `WWW-Authenticate: Bearer`); the reason
 //! goes to the log, never the token. Decisions and configuration: `docs/security.md`.
 //!
@@ -45,15 +46,6 @@ pub fn client_iss(req: &actix_web::HttpRequest) -> Option<String> {
     req.extensions()
         .get::<VerifiedClient>()
         .map(|c| c.iss.clone())
-}
-
-/// Paths that require a client JWT: the CDS Hooks endpoints and the `/api/v1` API. Open:
-/// `/healthz`, `/readyz`, `/swagger-ui/`, `/api-docs/`.
-pub fn is_protected(path: &str) -> bool {
-    path == "/cds-services"
-        || path.starts_with("/cds-services/")
-        || path == "/api/v1"
-        || path.starts_with("/api/v1/")
 }
 
 /// Authentication state shared by the workers.
@@ -148,10 +140,11 @@ impl Auth {
         }
     }
 
-    /// Verify the `Authorization` header for `audience` at `now`, then claim the `jti`.
+    /// Verify the `Authorization` header (every one the request carries: more than one is refused)
+    /// for `audience` at `now`, then claim the `jti`.
     pub async fn authenticate(
         &self,
-        authorization: Option<&[u8]>,
+        authorization: &[&[u8]],
         audience: &str,
         now: i64,
     ) -> Result<VerifiedClient, AuthFailure> {
@@ -189,30 +182,33 @@ pub fn unauthorized() -> actix_web::HttpResponse {
     res
 }
 
-/// Middleware: protected paths need a valid client JWT (see [`is_protected`]); the verified client
-/// goes into the request extensions ([`VerifiedClient`]) and [`current_client_iss`].
+/// Middleware of the protected scopes (`crate::http::routes_config` mounts it on `/cds-services`
+/// and `/api/v1`; it never looks at the path, so no spelling of one can get around it): every
+/// request but a CORS preflight needs a valid client JWT. The verified client goes into the request
+/// extensions ([`VerifiedClient`]) and [`current_client_iss`].
 pub async fn require_jwt(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    let auth = req.app_data::<web::Data<Auth>>().cloned();
-    let skip = req.method() == actix_web::http::Method::OPTIONS || !is_protected(req.path());
-    let auth = match auth {
-        Some(a) if a.enabled() && !skip => a,
-        _ => return Ok(next.call(req).await?.map_into_left_body()),
+    let Some(auth) = req.app_data::<web::Data<Auth>>().cloned() else {
+        // Fail closed: a protected scope without its authentication state is a wiring bug.
+        tracing::error!("no authentication state on a protected route; answering 500");
+        let (http, _) = req.into_parts();
+        let err = ApiError::internal("the service is misconfigured (no authentication state)");
+        return Ok(ServiceResponse::new(http, err.error_response()).map_into_right_body());
     };
+    if !auth.enabled() || req.method() == actix_web::http::Method::OPTIONS {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let audience = auth.audience(&req);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let started = Instant::now();
-    let result = auth
-        .authenticate(
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes),
-            &audience,
-            now,
-        )
-        .await;
+    let authorization: Vec<&[u8]> = req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let result = auth.authenticate(&authorization, &audience, now).await;
     let verify_us = started.elapsed().as_micros() as u64;
     match result {
         Ok(client) => {

@@ -34,6 +34,8 @@ pub struct VerifiedClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reject {
     MissingAuthorization,
+    /// More than one `Authorization` header: which one counts is ambiguous, so none does.
+    DuplicateAuthorization,
     NotBearer,
     TooLong,
     Malformed(&'static str),
@@ -62,6 +64,7 @@ impl fmt::Display for Reject {
         use Reject::*;
         match self {
             MissingAuthorization => write!(f, "no Authorization header"),
+            DuplicateAuthorization => write!(f, "more than one Authorization header"),
             NotBearer => write!(f, "Authorization is not 'Bearer <JWT>'"),
             TooLong => write!(f, "Authorization header too long"),
             Malformed(what) => write!(f, "malformed JWT: {what}"),
@@ -225,8 +228,12 @@ impl Verifier {
     }
 
     /// Extract the token from an `Authorization` header value.
-    pub fn bearer(header: Option<&[u8]>) -> Result<&str, Reject> {
-        let h = header.ok_or(Reject::MissingAuthorization)?;
+    pub fn bearer<'a>(headers: &[&'a [u8]]) -> Result<&'a str, Reject> {
+        let h = match headers {
+            [] => return Err(Reject::MissingAuthorization),
+            [one] => *one,
+            _ => return Err(Reject::DuplicateAuthorization),
+        };
         if h.len() > MAX_TOKEN_BYTES {
             return Err(Reject::TooLong);
         }
@@ -414,16 +421,18 @@ mod tests {
 
     #[test]
     fn bearer() {
-        assert_eq!(Verifier::bearer(Some(b"Bearer a.b.c")), Ok("a.b.c"));
-        assert_eq!(Verifier::bearer(Some(b"bearer  a.b.c ")), Ok("a.b.c"));
-        assert_eq!(Verifier::bearer(None), Err(Reject::MissingAuthorization));
-        assert_eq!(Verifier::bearer(Some(b"Basic abc")), Err(Reject::NotBearer));
-        assert_eq!(Verifier::bearer(Some(b"Bearer ")), Err(Reject::NotBearer));
+        assert_eq!(Verifier::bearer(&[b"Bearer a.b.c"]), Ok("a.b.c"));
+        assert_eq!(Verifier::bearer(&[b"bearer  a.b.c "]), Ok("a.b.c"));
+        assert_eq!(Verifier::bearer(&[]), Err(Reject::MissingAuthorization));
+        assert_eq!(Verifier::bearer(&[b"Basic abc"]), Err(Reject::NotBearer));
+        assert_eq!(Verifier::bearer(&[b"Bearer "]), Err(Reject::NotBearer));
         let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES));
-        assert_eq!(
-            Verifier::bearer(Some(long.as_bytes())),
-            Err(Reject::TooLong)
-        );
+        assert_eq!(Verifier::bearer(&[long.as_bytes()]), Err(Reject::TooLong));
+        // Two headers: ambiguous, whichever comes first and even when both are well-formed.
+        let (good, junk): (&[u8], &[u8]) = (b"Bearer a.b.c", b"x");
+        for pair in [[good, junk], [junk, good], [good, good]] {
+            assert_eq!(Verifier::bearer(&pair), Err(Reject::DuplicateAuthorization));
+        }
     }
 
     const SPEC_JWKS: &str = include_str!("../../../tests/fixtures/jwt/spec-jwks.json");

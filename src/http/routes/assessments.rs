@@ -4,7 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
 
 use crate::clinical::Assessment;
@@ -31,10 +31,8 @@ use crate::pipeline::assess_documents;
         (status = 200, body = Assessment),
         (status = 400, description = "Not a FHIR Bundle, or a bad as_of", body = OperationOutcome),
         (status = 413, description = "Body larger than TRD_CDS_MAX_BODY_BYTES", body = OperationOutcome),
-        (status = 415, description = "Content-Type is not JSON", body = OperationOutcome),
     )
 )]
-#[post("/api/v1/assessments")]
 pub async fn assess(
     state: web::Data<AppState>,
     http: HttpRequest,

@@ -1,4 +1,4 @@
-use actix_web::{HttpResponse, get};
+use actix_web::HttpResponse;
 
 use crate::cds_hooks::discovery::{DiscoveryResponse, discovery};
 
@@ -11,7 +11,6 @@ use crate::cds_hooks::discovery::{DiscoveryResponse, discovery};
     get, path = "/cds-services", tag = "CDS Hooks",
     responses((status = 200, description = "The services offered", body = DiscoveryResponse))
 )]
-#[get("/cds-services")]
 pub async fn list_services() -> HttpResponse {
     HttpResponse::Ok().json(discovery())
 }

@@ -1,13 +1,12 @@
 //! Feedback: what the clinician did with a card, and the analytics over it.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use crate::cds_hooks::discovery::find_service;
 use crate::cds_hooks::feedback::{FeedbackOutcome, FeedbackRequest, parse_feedback};
 use crate::http::AppState;
 use crate::http::errors::{ApiError, OperationOutcome};
@@ -43,15 +42,13 @@ pub struct FeedbackAck {
         (status = 503, description = "Not stored (database unavailable); retry", body = OperationOutcome),
     )
 )]
-#[post("/cds-services/{id}/feedback")]
 pub async fn post_feedback(
     state: web::Data<AppState>,
     id: web::Path<String>,
     http: HttpRequest,
     JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let service = find_service(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
+    let service = super::service_or_404(&id)?;
     require_json(&http)?;
     let items = parse_feedback(&body).map_err(ApiError::bad_request)?;
     let client_iss = crate::http::auth::client_iss(&http);
@@ -93,26 +90,37 @@ pub async fn post_feedback(
     }))
 }
 
+/// The instants the summary accepts, in UTC: years 1 to 9999, what RFC 3339 (the answer echoes
+/// `from` and `to`) and the store can represent.
+const EARLIEST: OffsetDateTime = time::macros::datetime!(0001-01-01 0:00 UTC);
+const LATEST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999_999_999 UTC);
+
+/// `v` as an instant in UTC within [`EARLIEST`, `LATEST`], else 400 naming `name`.
 fn parse_instant(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
-    if let Ok(t) = OffsetDateTime::parse(v, &Rfc3339) {
-        return Ok(t);
-    }
-    if let Some(d) = crate::dates::parse_day(v) {
-        return Ok(d.midnight().assume_utc());
-    }
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid",
-        format!("{name}: '{v}' is neither YYYY-MM-DD nor an RFC 3339 timestamp"),
-    )
-    .at(name))
+    let bad = |why: &str| {
+        // The value is the caller's: shown bounded, with control characters escaped.
+        let shown: String = v.chars().take(40).collect();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            format!("{name}: {shown:?} {why}"),
+        )
+        .at(name)
+    };
+    let t = OffsetDateTime::parse(v, &Rfc3339)
+        .ok()
+        .or_else(|| crate::dates::parse_day(v).map(|d| d.midnight().assume_utc()))
+        .ok_or_else(|| bad("is neither YYYY-MM-DD nor an RFC 3339 timestamp"))?;
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (EARLIEST..=LATEST).contains(t))
+        .ok_or_else(|| bad("is outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z"))
 }
 
 /// Feedback analytics.
 ///
 /// Per card kind and per recommendation code: how often it was shown, accepted and overridden,
 /// with override reasons and their counts, over `[from, to)`. `from`/`to` are `YYYY-MM-DD` or RFC
-/// 3339; defaults: the last 30 days.
+/// 3339, between 0001-01-01 and 9999-12-31 in UTC; defaults: the last 30 days.
 #[utoipa::path(
     get, path = "/api/v1/feedback/summary", tag = "Analytics",
     params(
@@ -125,7 +133,6 @@ fn parse_instant(name: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
         (status = 503, description = "Database unavailable", body = OperationOutcome),
     )
 )]
-#[get("/api/v1/feedback/summary")]
 pub async fn summary(
     state: web::Data<AppState>,
     http: HttpRequest,
@@ -141,7 +148,10 @@ pub async fn summary(
         .get("from")
         .map(|v| parse_instant("from", v))
         .transpose()?
-        .unwrap_or(to - time::Duration::days(30));
+        .unwrap_or_else(|| {
+            to.checked_sub(time::Duration::days(30))
+                .map_or(EARLIEST, |f| f.max(EARLIEST))
+        });
     if from >= to {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -14,6 +14,16 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use super::errors::ApiError;
 
+/// The service `id` names, else 404. The id is not echoed: it is the caller's raw input (it could
+/// be markup, a path or an identifier), and the list of ids is one GET away.
+pub fn service_or_404(
+    id: &str,
+) -> Result<&'static crate::cds_hooks::discovery::ServiceDef, ApiError> {
+    crate::cds_hooks::discovery::find_service(id).ok_or_else(|| {
+        ApiError::not_found("no CDS Service with this id; GET /cds-services lists them").at("id")
+    })
+}
+
 /// Query parameters, refusing any name not in `allowed` (400 naming it).
 pub fn query_params(
     req: &HttpRequest,
@@ -82,8 +92,14 @@ const ENDPOINTS: &[(&[&str], &str)] = &[
     (&["readyz"], "GET"),
 ];
 
+/// The segments of a path as the router saw it: `/a/b` → `["a", "b"]`, `/a/` → `["a", ""]` (no
+/// trimming: `//a` or `/a/` is not `/a`).
+fn segments(path: &str) -> Vec<&str> {
+    path.strip_prefix('/').unwrap_or(path).split('/').collect()
+}
+
 fn allowed_method(path: &str) -> Option<&'static str> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let segs = segments(path);
     ENDPOINTS.iter().find_map(|(pattern, method)| {
         let same = pattern.len() == segs.len()
             && pattern.iter().zip(&segs).all(|(p, s)| *p == "*" || p == s);
@@ -91,9 +107,11 @@ fn allowed_method(path: &str) -> Option<&'static str> {
     })
 }
 
-/// Answer for requests no route took: 405 with `Allow` for a known path, else 404.
+/// Answer for requests no route took: 405 with `Allow` for a known path, else 404. The path is the
+/// one the router matched on (percent-decoded), so this agrees with the routes.
 pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    match allowed_method(req.path()) {
+    let path = req.match_info().as_str();
+    match allowed_method(path) {
         Some(m) if req.method() == actix_web::http::Method::OPTIONS => {
             Ok(HttpResponse::NoContent()
                 .insert_header(("Allow", m))
@@ -106,7 +124,7 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
                 format!(
                     "method {} is not allowed on {}; use {m}",
                     req.method(),
-                    route_label(req.path())
+                    route_label(path)
                 ),
             );
             let mut resp = actix_web::ResponseError::error_response(&err);
@@ -124,8 +142,7 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 /// The route pattern of a known path (the raw path could carry identifiers; never echo it).
 fn route_label(path: &str) -> &'static str {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segs.as_slice() {
+    match segments(path).as_slice() {
         ["cds-services"] => "/cds-services",
         ["cds-services", _] => "/cds-services/{id}",
         ["cds-services", _, "feedback"] => "/cds-services/{id}/feedback",

@@ -3,12 +3,12 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
 
 use crate::cards::{self, CardContext};
 use crate::cds_hooks::card::CdsResponse;
-use crate::cds_hooks::discovery::{ServiceDef, find_service};
+use crate::cds_hooks::discovery::ServiceDef;
 use crate::cds_hooks::request::{CdsRequest, OrderHook, parse_request, patient_view_context};
 use crate::clinical;
 use crate::fhir::reader;
@@ -40,11 +40,9 @@ use crate::pipeline;
         (status = 404, description = "Unknown service id", body = OperationOutcome),
         (status = 412, description = "Required prefetch missing and the data cannot be fetched", body = OperationOutcome),
         (status = 413, description = "Body larger than TRD_CDS_MAX_BODY_BYTES", body = OperationOutcome),
-        (status = 415, description = "Content-Type is not JSON", body = OperationOutcome),
         (status = 503, description = "Audit queue full: the call was not answered rather than left unaudited", body = OperationOutcome),
     )
 )]
-#[post("/cds-services/{id}")]
 pub async fn call_service(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -52,8 +50,7 @@ pub async fn call_service(
     JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
-    let service = find_service(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no CDS Service with id '{id}'")).at("id"))?;
+    let service = super::service_or_404(&id)?;
     require_json(&http)?;
     let req = parse_request(&body).map_err(ApiError::bad_request)?;
     if req.hook != service.hook {
