@@ -27,9 +27,11 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: the knowledge base is loaded, the service is not shutting down and, when configured,
-/// the database answers. From SIGTERM on it answers 503 while other routes still serve, so that a
-/// load balancer stops sending calls before the replica stops accepting them.
+/// Readiness: ready to take calls.
+///
+/// The knowledge base is loaded, the service is not shutting down and, when configured, the
+/// database answers. From SIGTERM on it answers 503 while other routes still serve, so that a load
+/// balancer stops sending calls before the replica stops accepting them.
 #[utoipa::path(get, path = "/readyz", tag = "Operations", responses(
     (status = 200, body = Readiness),
     (status = 503, description = "The database does not answer, or the service is shutting down (draining)", body = OperationOutcome)
