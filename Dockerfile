@@ -21,6 +21,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # ca-certificates: outbound HTTPS to FHIR servers / JWKS URLs. Nothing else is installed.
+# DL3008 (pin apt versions) is ignored on purpose: ca-certificates must follow Debian's security
+# updates, and a pinned Debian version vanishes from the archive and breaks rebuilds; the base image
+# tag (DEBIAN_RELEASE) pins the release.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -34,8 +38,9 @@ EXPOSE 8080
 # No curl in the image: bash's /dev/tcp asks /healthz (liveness) and checks for a 200 status line.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n1 <&3 | grep -q ' 200 '"]
-# Migrations run at start-up when DATABASE_URL is set; the process stops on SIGTERM after
-# draining the audit queue.
+# Migrations run at start-up when DATABASE_URL is set. On SIGTERM /readyz fails for
+# TRD_CDS_SHUTDOWN_DRAIN_MS (default 5 s) while requests are still served, then in-flight requests
+# finish (up to 30 s) and the audit queue drains: give the container that long to stop.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/trd-cds"]
 CMD ["serve"]

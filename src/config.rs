@@ -37,6 +37,9 @@ pub struct Config {
     /// `TRD_CDS_AUDIT_WAIT_MS`: how long a call waits for room in a full audit queue before the
     /// 503; default 500 (0 = answer 503 at once).
     pub audit_wait_ms: u64,
+    /// `TRD_CDS_SHUTDOWN_DRAIN_MS`: after SIGTERM, how long `/readyz` answers 503 while everything
+    /// else still serves (load balancers drain the replica) before connections stop; default 5000.
+    pub shutdown_drain_ms: u64,
     /// `TRD_CDS_AUDIT_RETENTION_DAYS`: delete audit and feedback rows older than this; default 2555 (7 years).
     pub audit_retention_days: u32,
     /// `TRD_CDS_PATIENT_HASH_SECRET`: HMAC key for the patient hash in the audit table.
@@ -354,6 +357,7 @@ impl Config {
             workers: num("TRD_CDS_WORKERS", cores, 1, 256)?,
             audit_queue: num("TRD_CDS_AUDIT_QUEUE", 10_000, 1, 10_000_000)?,
             audit_wait_ms: num("TRD_CDS_AUDIT_WAIT_MS", 500, 0, 60_000)? as u64,
+            shutdown_drain_ms: num("TRD_CDS_SHUTDOWN_DRAIN_MS", 5000, 0, 60_000)? as u64,
             audit_retention_days: num("TRD_CDS_AUDIT_RETENTION_DAYS", 2555, 1, 36_500)? as u32,
             patient_hash_secret,
             production,
@@ -464,6 +468,7 @@ mod tests {
         assert_eq!(c.auth.max_lifetime_secs, 3600);
         assert!(c.auth.cors_origins.is_empty());
         assert_eq!(c.limits.max_json_depth, 64);
+        assert_eq!(c.shutdown_drain_ms, 5000);
     }
 
     #[test]
@@ -611,6 +616,7 @@ mod tests {
             ("TRD_CDS_MAX_JSON_DEPTH", "2"),
             ("TRD_CDS_MAX_HEADER_BYTES", "10"),
             ("TRD_CDS_REQUEST_TIMEOUT_SECS", "0"),
+            ("TRD_CDS_SHUTDOWN_DRAIN_MS", "600000"),
         ] {
             assert_eq!(cfg(&[(var, value)]).unwrap_err().var, var, "{var}={value}");
         }

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod prefetch;
 pub mod request_log;
 pub mod routes;
+pub mod shutdown;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub hasher: PatientHasher,
     /// Fetches from `fhirServer` what the client did not prefetch (pooled; allow-listed servers only).
     pub fhir: FhirClient,
+    /// Set on SIGTERM: `/readyz` answers 503 while the replica drains (`shutdown.rs`).
+    pub draining: shutdown::Draining,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,8 @@ pub struct Application {
     writer: AuditWriter,
     retention: tokio::task::JoinHandle<()>,
     store: Store,
+    draining: shutdown::Draining,
+    drain: Duration,
 }
 
 /// How long graceful shutdown waits for in-flight requests, then for the audit queue to drain.
@@ -133,6 +138,7 @@ impl Application {
             config.audit_retention_days,
             Duration::from_secs(3600),
         );
+        let draining = shutdown::Draining::default();
         let state = web::Data::new(AppState {
             kb: Arc::new(kb),
             site: config.site,
@@ -144,6 +150,7 @@ impl Application {
             audit,
             hasher,
             fhir,
+            draining: draining.clone(),
         });
         let listener = TcpListener::bind(config.addr).map_err(|source| StartError::Bind {
             addr: config.addr.to_string(),
@@ -175,6 +182,8 @@ impl Application {
         .workers(config.workers)
         .client_request_timeout(Duration::from_secs(10))
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        // SIGTERM/SIGINT are handled by `shutdown::stop_on_signal` (drain first, then stop).
+        .disable_signals()
         .listen(listener)
         .map_err(|source| StartError::Bind {
             addr: config.addr.to_string(),
@@ -187,6 +196,8 @@ impl Application {
             writer,
             retention,
             store,
+            draining,
+            drain: Duration::from_millis(config.shutdown_drain_ms),
         })
     }
 
@@ -194,10 +205,16 @@ impl Application {
         self.port
     }
 
-    /// Serve until SIGINT/SIGTERM (actix handles the signals and lets in-flight requests finish),
-    /// then drain the audit queue so that every acknowledged call is recorded.
+    /// Serve until SIGTERM/SIGINT: `/readyz` fails for the drain delay, then in-flight requests
+    /// finish; then drain the audit queue so that every acknowledged call is recorded.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let signals = tokio::spawn(shutdown::stop_on_signal(
+            self.server.handle(),
+            self.draining,
+            self.drain,
+        ));
         let result = self.server.await;
+        signals.abort();
         tracing::info!("HTTP server stopped; draining the audit queue");
         self.retention.abort();
         match self.writer.shutdown_within(SHUTDOWN_GRACE).await {

@@ -27,13 +27,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: the knowledge base is loaded and, when configured, the database answers.
+/// Readiness: ready to take calls.
+///
+/// The knowledge base is loaded, the service is not shutting down and, when configured, the
+/// database answers. From SIGTERM on it answers 503 while other routes still serve, so that a load
+/// balancer stops sending calls before the replica stops accepting them.
 #[utoipa::path(get, path = "/readyz", tag = "Operations", responses(
     (status = 200, body = Readiness),
-    (status = 503, description = "The database does not answer", body = OperationOutcome)
+    (status = 503, description = "The database does not answer, or the service is shutting down (draining)", body = OperationOutcome)
 ))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.is_draining() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "transient",
+            "shutting down: draining before the server stops",
+        ));
+    }
     state.store.ping().await.map_err(|e| {
         ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
