@@ -32,6 +32,9 @@ pub struct Config {
     /// `TRD_CDS_AUDIT_WAIT_MS`: how long a call waits for room in a full audit queue before the
     /// 503; default 500 (0 = answer 503 at once).
     pub audit_wait_ms: u64,
+    /// `TRD_CDS_AUDIT_MODE`: `sync` (default: no answer before its audit row is committed) or
+    /// `async` (answer once the row is queued; faster, but a crash loses the queued rows).
+    pub audit_mode: crate::store::AuditMode,
     /// `TRD_CDS_AUDIT_RETENTION_DAYS`: delete audit and feedback rows older than this; default 2555 (7 years).
     pub audit_retention_days: u32,
     /// `TRD_CDS_PATIENT_HASH_SECRET`: HMAC key for the patient hash in the audit table.
@@ -349,6 +352,7 @@ impl Config {
             workers: num("TRD_CDS_WORKERS", cores, 1, 256)?,
             audit_queue: num("TRD_CDS_AUDIT_QUEUE", 10_000, 1, 10_000_000)?,
             audit_wait_ms: num("TRD_CDS_AUDIT_WAIT_MS", 500, 0, 60_000)? as u64,
+            audit_mode: audit_mode(get("TRD_CDS_AUDIT_MODE"))?,
             audit_retention_days: num("TRD_CDS_AUDIT_RETENTION_DAYS", 2555, 1, 36_500)? as u32,
             patient_hash_secret,
             production,
@@ -356,6 +360,24 @@ impl Config {
             limits,
             fhir,
         })
+    }
+}
+
+/// `TRD_CDS_AUDIT_MODE`: `sync` (default) or `async`.
+fn audit_mode(v: Option<String>) -> Result<crate::store::AuditMode, ConfigError> {
+    use crate::store::AuditMode;
+    match v
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("sync") => Ok(AuditMode::Sync),
+        Some("async") => Ok(AuditMode::Async),
+        Some(_) => Err(ConfigError {
+            var: "TRD_CDS_AUDIT_MODE",
+            value: v.unwrap_or_default(),
+            problem: "expected sync (answer after the audit row is committed) or async".into(),
+        }),
     }
 }
 
