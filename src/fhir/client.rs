@@ -393,9 +393,7 @@ impl FhirBase {
     fn join(&self, relative: &str) -> Option<Url> {
         let rel = relative.trim_start_matches('/');
         let rel_path = rel.split(['?', '#']).next().unwrap_or(rel);
-        if plain_path(rel_path).is_none() {
-            return None;
-        }
+        plain_path(rel_path)?;
         let joined = format!("{}/{rel}", self.0.as_str());
         self.below(&joined)
     }

@@ -1113,7 +1113,9 @@ fn multi_byte_characters_in_date_times_are_data_issues() {
     const PHQ9: &str = r#"{"coding":[{"system":"http://loinc.org","code":"44261-6"}]}"#;
     const MDD: &str =
         r#"{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"F33.1"}]}"#;
-    let cases: [(&str, &str, fn(&str) -> String); 7] = [
+    /// (resource, field, resource JSON with the date `d` in that field)
+    type Case = (&'static str, &'static str, fn(&str) -> String);
+    let cases: [Case; 7] = [
         ("MedicationStatement/s", "effectivePeriod.start", |d| {
             format!(
                 r#"{{"resourceType":"MedicationStatement","id":"s","status":"active","medicationCodeableConcept":{SERTRALINE_IN},"effectivePeriod":{{"start":"{d}"}}}}"#
