@@ -12,6 +12,7 @@
 # Env:    LOAD_SECONDS (default 10) per run, LOAD_CONNECTIONS (default "1 4 16"),
 #         LOAD_WARMUP_SECONDS (default 2), TRD_CDS_WORKERS (default: the service's, = cores),
 #         TRD_CDS_BIN (use this binary instead of building the release one),
+#         TRD_CDS_AUDIT_MODE (sync, the service's default: a call waits for its row's commit; or async),
 #         RUST_LOG (default the service's: one info line per request, to a log file),
 #         TRD_CDS_TEST_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres, a role
 #         allowed to CREATE DATABASE; no query string).
@@ -171,6 +172,6 @@ for mode in memory postgres; do
 done
 
 echo
-echo "trd-cds audit load: $(basename "$(dirname "$BIN")") build, $(nproc) cores, TRD_CDS_WORKERS=${TRD_CDS_WORKERS:-default}, ${SECONDS_PER_RUN}s per run, wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), body $(wc -c <"$BODY") bytes"
+echo "trd-cds audit load: $(basename "$(dirname "$BIN")") build, $(nproc) cores, TRD_CDS_AUDIT_MODE=${TRD_CDS_AUDIT_MODE:-default}, TRD_CDS_WORKERS=${TRD_CDS_WORKERS:-default}, ${SECONDS_PER_RUN}s per run, wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), body $(wc -c <"$BODY") bytes"
 printf '%-9s %5s %9s %8s %8s %8s %7s %6s %12s  %s\n' mode conns "req/s" "p50 ms" "p99 ms" "max ms" non-2xx sockerr "audit rows/s" "rows = 2xx"
 for r in "${ROWS[@]}"; do echo "$r"; done

@@ -40,6 +40,9 @@ pub struct Config {
     /// `TRD_CDS_SHUTDOWN_DRAIN_MS`: after SIGTERM, how long `/readyz` answers 503 while everything
     /// else still serves (load balancers drain the replica) before connections stop; default 5000.
     pub shutdown_drain_ms: u64,
+    /// `TRD_CDS_AUDIT_MODE`: `sync` (default: no answer before its audit row is committed) or
+    /// `async` (answer once the row is queued; faster, but a crash loses the queued rows).
+    pub audit_mode: crate::store::AuditMode,
     /// `TRD_CDS_AUDIT_RETENTION_DAYS`: delete audit and feedback rows older than this; default 2555 (7 years).
     pub audit_retention_days: u32,
     /// `TRD_CDS_PATIENT_HASH_SECRET`: HMAC key for the patient hash in the audit table.
@@ -358,6 +361,7 @@ impl Config {
             audit_queue: num("TRD_CDS_AUDIT_QUEUE", 10_000, 1, 10_000_000)?,
             audit_wait_ms: num("TRD_CDS_AUDIT_WAIT_MS", 500, 0, 60_000)? as u64,
             shutdown_drain_ms: num("TRD_CDS_SHUTDOWN_DRAIN_MS", 5000, 0, 60_000)? as u64,
+            audit_mode: audit_mode(get("TRD_CDS_AUDIT_MODE"))?,
             audit_retention_days: num("TRD_CDS_AUDIT_RETENTION_DAYS", 2555, 1, 36_500)? as u32,
             patient_hash_secret,
             production,
@@ -365,6 +369,24 @@ impl Config {
             limits,
             fhir,
         })
+    }
+}
+
+/// `TRD_CDS_AUDIT_MODE`: `sync` (default) or `async`.
+fn audit_mode(v: Option<String>) -> Result<crate::store::AuditMode, ConfigError> {
+    use crate::store::AuditMode;
+    match v
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("sync") => Ok(AuditMode::Sync),
+        Some("async") => Ok(AuditMode::Async),
+        Some(_) => Err(ConfigError {
+            var: "TRD_CDS_AUDIT_MODE",
+            value: v.unwrap_or_default(),
+            problem: "expected sync (answer after the audit row is committed) or async".into(),
+        }),
     }
 }
 

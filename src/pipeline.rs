@@ -29,7 +29,20 @@ pub fn assess(
     site: &SiteConfig,
     as_of: Date,
 ) -> Result<(PatientRecord, Assessment), ReadError> {
-    let mut record = reader::read_all(docs, kb)?;
+    assess_from(docs, patient, None, kb, site, as_of)
+}
+
+/// [`assess`] for documents from the FHIR server `fhir_server` (a hook call's `fhirServer`): a
+/// resource about a patient on another server is not used (see [`reader::read_all_from`]).
+pub fn assess_from(
+    docs: &[Document<'_>],
+    patient: Option<&str>,
+    fhir_server: Option<&str>,
+    kb: &KnowledgeBase,
+    site: &SiteConfig,
+    as_of: Date,
+) -> Result<(PatientRecord, Assessment), ReadError> {
+    let mut record = reader::read_all_from(docs, kb, fhir_server)?;
     if let Some(p) = patient {
         record.patient = Some(p.to_string());
     }

@@ -836,3 +836,186 @@ async fn measure_added_latency() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile paths and references (issue 13 item 4)
+
+/// A `next` link that a decoding proxy would send outside the base, in each spelling, is never
+/// requested; the key is reported incomplete.
+#[tokio::test]
+async fn encoded_dot_segments_in_next_links_are_not_followed() {
+    logs();
+    let resources = trd_resources();
+    let stub = Stub::start(StubBehaviour {
+        resources: resources.clone(),
+        ..Default::default()
+    })
+    .await;
+    let app = app_for(&stub.base, &[]).await;
+    let tok = token("dots");
+    let statements: Vec<&Value> = resources
+        .iter()
+        .filter(|r| r["resourceType"] == "MedicationStatement")
+        .collect();
+    for next in [
+        "/..%2fother/MedicationStatement?page=2",
+        "/..%2Fother",
+        "/%2e%2e%2fother",
+        "/%252e%252e%252fother",
+        "/MedicationStatement/..%5c..%5cother",
+        "/",
+    ] {
+        let mut paged = full_prefetch(TRD_PATIENT, &resources);
+        let mut first = searchset(&statements);
+        first["link"] = json!([{"relation": "next", "url": format!("{}{next}", stub.base)}]);
+        paged["medicationStatements"] = first;
+        let (s, got) = call(
+            &app,
+            &request(TRD_PATIENT, Some((&stub.base, Some(&tok))), Some(paged)),
+        )
+        .await;
+        assert_eq!(s, 200, "{next}: {got}");
+        assert!(
+            data_issues(&got)
+                .iter()
+                .any(|i| i["field"] == "prefetch.medicationStatements"
+                    && i["problem"]
+                        .as_str()
+                        .unwrap()
+                        .contains("outside fhirServer")),
+            "{next}: {got}"
+        );
+        assert_eq!(stub.seen().len(), 0, "{next}: requested {:?}", stub.seen());
+    }
+    assert_no_token_logged();
+}
+
+/// `context.patientId` `..` made the service GET `{fhirServer}/` with the token: now a 400 naming
+/// the field, before any request.
+#[tokio::test]
+async fn a_patient_id_that_is_not_a_fhir_id_is_400_before_any_fetch() {
+    logs();
+    let stub = Stub::start(StubBehaviour {
+        resources: trd_resources(),
+        ..Default::default()
+    })
+    .await;
+    let app = app_for(&stub.base, &[]).await;
+    let tok = token("dotdot");
+    for id in [
+        "..",
+        ".",
+        "../Patient/p-trd-1",
+        "p-trd-1/..",
+        "%2e%2e",
+        "p 1",
+    ] {
+        let (s, outcome) = call(&app, &request(id, Some((&stub.base, Some(&tok))), None)).await;
+        assert_eq!(s, 400, "{id}: {outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        assert_eq!(expressions(&outcome), ["context.patientId"], "{id}");
+    }
+    assert_eq!(stub.seen().len(), 0, "requested {:?}", stub.seen());
+    assert_no_token_logged();
+}
+
+/// A prefetched resource whose subject is an absolute reference to a patient with the context id
+/// on another server is not taken as the context patient's: not used, and a data issue says so.
+/// The same absolute reference under the call's fhirServer is the patient's.
+#[tokio::test]
+async fn a_subject_on_another_server_is_a_data_issue_not_the_patient() {
+    logs();
+    let stub = Stub::start(StubBehaviour::default()).await;
+    let app = app_for(&stub.base, &[]).await;
+    let resources = trd_resources();
+    let (s, baseline) = call(
+        &app,
+        &request(
+            TRD_PATIENT,
+            Some((&stub.base, None)),
+            Some(full_prefetch(TRD_PATIENT, &resources)),
+        ),
+    )
+    .await;
+    assert_eq!(s, 200, "{baseline}");
+    let statuses = |v: &Value| -> Vec<Value> {
+        v["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["extension"]["trd-assessment"]["status"].clone())
+            .collect()
+    };
+
+    // The current antidepressant's statement gets the subject under test (the two earlier
+    // trials keep the patient's TRD card, which carries the data issues).
+    let with_subject = |subject: &str| -> Vec<Value> {
+        resources
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if r["id"] == "ms-venlafaxine" {
+                    r["subject"] = json!({"reference": subject});
+                }
+                r
+            })
+            .collect()
+    };
+    let trials = |v: &Value| v["cards"][0]["extension"]["trd-assessment"]["trials"].clone();
+    let run = |resources: Vec<Value>| {
+        let app = &app;
+        let base = stub.base.clone();
+        async move {
+            call(
+                app,
+                &request(
+                    TRD_PATIENT,
+                    Some((&base, None)),
+                    Some(full_prefetch(TRD_PATIENT, &resources)),
+                ),
+            )
+            .await
+        }
+    };
+    // Under the call's fhirServer: the same patient, the same assessment.
+    let (s, got) = run(with_subject(&format!(
+        "{}/Patient/{TRD_PATIENT}",
+        stub.base
+    )))
+    .await;
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(statuses(&got), statuses(&baseline));
+    assert_eq!(trials(&got), trials(&baseline));
+    assert!(
+        !data_issues(&got)
+            .iter()
+            .any(|i| i["field"] == "subject.reference"),
+        "{got}"
+    );
+
+    // Another server, same id: that statement is not this patient's; it is not used, and said so.
+    let (s, got) = run(with_subject(&format!(
+        "https://other.example.org/fhir/Patient/{TRD_PATIENT}"
+    )))
+    .await;
+    assert_eq!(s, 200, "{got}");
+    let flagged: Vec<Value> = data_issues(&got)
+        .into_iter()
+        .filter(|i| i["field"] == "subject.reference")
+        .collect();
+    assert_eq!(flagged.len(), 1, "{got}");
+    assert_eq!(flagged[0]["resource"], "MedicationStatement/ms-venlafaxine");
+    assert!(
+        flagged[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("another FHIR server"),
+        "{got}"
+    );
+    assert!(
+        !trials(&got).to_string().contains("venlafaxine"),
+        "the other server's statement was used: {got}"
+    );
+    assert!(trials(&baseline).to_string().contains("venlafaxine"));
+    assert_eq!(stub.seen().len(), 0);
+}

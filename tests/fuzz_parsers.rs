@@ -375,4 +375,212 @@ fn depth(v: &Value) -> usize {
     }
 }
 
+// ------------------------------------------------------------------------ inside string values
+
+/// Characters that break code assuming one byte per character or ASCII digits: 2-, 3- and 4-byte
+/// UTF-8, a combining mark, a right-to-left override, non-ASCII digits, NUL.
+const ODD_CHARS: [char; 9] = ['é', '€', '💊', '\u{301}', '\u{202e}', '٣', '１', 'ß', '\0'];
+
+/// One edit inside a string value: insert a character, replace one, or truncate, at a character
+/// position that covers every class (start, any inner position, end).
+#[derive(Debug, Clone, Copy)]
+enum StrEdit {
+    Insert(char),
+    Replace(char),
+    Truncate,
+}
+
+fn str_edit(how: u8, ch: usize) -> StrEdit {
+    let c = ODD_CHARS[ch % ODD_CHARS.len()];
+    match how % 3 {
+        0 => StrEdit::Insert(c),
+        1 => StrEdit::Replace(c),
+        _ => StrEdit::Truncate,
+    }
+}
+
+/// `s` with `edit` applied at character position `at % (chars + 1)`.
+fn edit_str(s: &str, at: u64, edit: StrEdit) -> String {
+    let n = s.chars().count();
+    let i = (at % (n as u64 + 1)) as usize;
+    let byte = s.char_indices().nth(i).map_or(s.len(), |(b, _)| b);
+    let mut out = s.to_string();
+    match edit {
+        StrEdit::Insert(c) => out.insert(byte, c),
+        StrEdit::Replace(c) if byte < s.len() => {
+            let old = s[byte..]
+                .chars()
+                .next()
+                .expect("a character at a char boundary");
+            out.replace_range(byte..byte + old.len_utf8(), c.encode_utf8(&mut [0; 4]));
+        }
+        StrEdit::Replace(c) => out.push(c),
+        StrEdit::Truncate => out.truncate(byte),
+    }
+    out
+}
+
+/// Number of string values in the tree.
+fn strings_in(v: &Value) -> u64 {
+    match v {
+        Value::String(_) => 1,
+        Value::Array(a) => a.iter().map(strings_in).sum(),
+        Value::Object(o) => o.values().map(strings_in).sum(),
+        _ => 0,
+    }
+}
+
+/// Apply `f` to the `n`-th string value (pre-order).
+fn edit_nth_string(v: &mut Value, n: &mut u64, f: &dyn Fn(&str) -> String) -> bool {
+    match v {
+        Value::String(s) if *n == 0 => {
+            *s = f(s);
+            true
+        }
+        Value::String(_) => {
+            *n -= 1;
+            false
+        }
+        Value::Array(a) => a.iter_mut().any(|c| edit_nth_string(c, n, f)),
+        Value::Object(o) => o.values_mut().any(|c| edit_nth_string(c, n, f)),
+        _ => false,
+    }
+}
+
+/// The `n`-th string value (pre-order).
+fn nth_string(v: &Value, n: &mut u64) -> Option<String> {
+    match v {
+        Value::String(s) if *n == 0 => Some(s.clone()),
+        Value::String(_) => {
+            *n -= 1;
+            None
+        }
+        Value::Array(a) => a.iter().find_map(|c| nth_string(c, n)),
+        Value::Object(o) => o.values().find_map(|c| nth_string(c, n)),
+        _ => None,
+    }
+}
+
+/// Real hook requests and bundles rich in date-times, codes, doses and references: what the
+/// in-string mutations start from (the scenario corpus is mostly plain dates).
+fn string_seeds() -> &'static [(String, Value)] {
+    static S: OnceLock<Vec<(String, Value)>> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests");
+        [
+            "fixtures/patient-view-60.json",
+            "fixtures/bench-patient-60.json",
+            "fixtures/patient-view-trd.json",
+            "fixtures/bundle-trd.json",
+            "scenarios/same-day-scores-last-issued.json",
+        ]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(format!("{dir}/{f}"))
+                .unwrap_or_else(|e| panic!("seed {f}: {e}"));
+            let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("seed {f}: {e}"));
+            (f.to_string(), v)
+        })
+        .collect()
+    })
+}
+
+/// A hook request or FHIR document through everything that reads it.
+fn read_anything(text: &str) {
+    if text.contains("\"hook\"") {
+        request_path(text.as_bytes());
+    } else {
+        engine(text);
+    }
+}
+
+fn str_edits() -> impl Strategy<Value = Vec<(u64, u64, u8, usize)>> {
+    prop::collection::vec(
+        (any::<u64>(), any::<u64>(), any::<u8>(), any::<usize>()),
+        1..6,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Multi-byte characters inserted or replaced inside string values, and values truncated, at
+    /// any character position, in real hook requests and bundles: nothing may panic (issue 13: a
+    /// `€` inside a date-time's time panicked at a fixed byte offset).
+    #[test]
+    fn in_string_mutations_never_panic(seed in any::<usize>(), edits in str_edits()) {
+        let seeds = string_seeds();
+        let (name, v) = &seeds[seed % seeds.len()];
+        let mut v = v.clone();
+        for &(which, at, how, ch) in &edits {
+            let mut n = which % strings_in(&v).max(1);
+            let edit = str_edit(how, ch);
+            edit_nth_string(&mut v, &mut n, &|s: &str| edit_str(s, at, edit));
+        }
+        let text = v.to_string();
+        no_panic(&format!("in-string-{}", name.replace('/', "-")), &text, || read_anything(&text))?;
+    }
+
+    /// The same inside feedback bodies.
+    #[test]
+    fn in_string_feedback_never_panics(edits in str_edits()) {
+        let mut v = json!({"feedback": [{"card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "overridden",
+            "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
+            "overrideReason": {"reason": {"code": "d7d8f1d3", "system": "https://x", "display": "x"}, "userComment": "c"},
+            "outcomeTimestamp": "2020-12-11T10:05:31.123+01:00"}]});
+        for &(which, at, how, ch) in &edits {
+            let mut n = which % strings_in(&v);
+            let edit = str_edit(how, ch);
+            edit_nth_string(&mut v, &mut n, &|s: &str| edit_str(s, at, edit));
+        }
+        let text = v.to_string();
+        no_panic("in-string-feedback", &text, || { let _ = parse_feedback(text.as_bytes()); })?;
+    }
+}
+
+/// Exhaustive and deterministic: every string value of every resource of a real bundle, with a
+/// multi-byte character inserted at, replacing, or the value truncated at, every character
+/// position. Each resource is read alone (with the Patient) so that the run stays short; repeated
+/// (resource type, value) pairs are done once.
+#[test]
+fn every_position_of_every_string_in_a_real_bundle() {
+    let (_, bundle) = &string_seeds()[1];
+    let entries = bundle["entry"].as_array().expect("a Bundle with entries");
+    let patient = entries[0].clone();
+    let mut seen = std::collections::HashSet::new();
+    let mut runs = 0usize;
+    for entry in entries {
+        let rtype = entry["resource"]["resourceType"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        for which in 0..strings_in(entry) {
+            let Some(value) = nth_string(entry, &mut which.clone()) else {
+                continue;
+            };
+            if !seen.insert((rtype.clone(), value.clone())) {
+                continue;
+            }
+            for at in 0..=value.chars().count() as u64 {
+                for edit in [
+                    StrEdit::Insert('€'),
+                    StrEdit::Replace('é'),
+                    StrEdit::Truncate,
+                ] {
+                    let mut e = entry.clone();
+                    let mut n = which;
+                    edit_nth_string(&mut e, &mut n, &|s: &str| edit_str(s, at, edit));
+                    let doc = json!({"resourceType": "Bundle", "type": "collection", "entry": [patient.clone(), e]});
+                    let text = doc.to_string();
+                    if let Err(e) = no_panic("every-position", &text, || engine(&text)) {
+                        panic!("{e}");
+                    }
+                    runs += 1;
+                }
+            }
+        }
+    }
+    assert!(runs > 1_000, "too few runs: {runs}");
+}
+
 // Regression tests for crashes found by fuzzing go here (one per crash, named after what broke).

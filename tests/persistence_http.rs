@@ -238,6 +238,11 @@ struct Service {
 
 impl Service {
     fn start(database_url: &str) -> Service {
+        Service::start_with(database_url, &[])
+    }
+
+    /// [`Service::start`] with extra settings.
+    fn start_with(database_url: &str, extra: &[(&str, &str)]) -> Service {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -263,6 +268,7 @@ impl Service {
             .env("TRD_CDS_DB_POOL_SIZE", "4")
             .env("TRD_CDS_PATIENT_HASH_SECRET", SECRET)
             .env("RUST_LOG", "info,actix_server=warn")
+            .envs(extra.iter().copied())
             .env("NO_COLOR", "1")
             // These tests are about persistence, not client trust (tests/auth.rs covers that).
             .env("TRD_CDS_AUTH", "off")
@@ -545,8 +551,12 @@ async fn a_full_audit_queue_answers_503_and_every_200_has_its_audit_row() {
     let Some(db) = TestDb::create().await else {
         return;
     };
+    // The opt-in asynchronous mode: calls are answered once their row is queued, so a blocked
+    // writer shows up as a full queue. (Sync mode, the default, answers no call while its commit
+    // is blocked: tests/audit_durability.rs.)
     let app = spawn_app(&[
         ("DATABASE_URL", db.url()),
+        ("TRD_CDS_AUDIT_MODE", "async"),
         ("TRD_CDS_AUDIT_QUEUE", "1"),
         ("TRD_CDS_PATIENT_HASH_SECRET", SECRET),
     ])
@@ -1011,7 +1021,9 @@ async fn sigterm_drains_every_accepted_audit_row_before_exit() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let mut svc = Service::start(db.url());
+    // Async mode (opt-in), so that rows can still be queued, unwritten, behind answered calls when
+    // the signal arrives; in sync mode no call is answered before its row is committed.
+    let mut svc = Service::start_with(db.url(), &[("TRD_CDS_AUDIT_MODE", "async")]);
     let http = reqwest::Client::new();
     svc.wait_ready(&http).await;
     let pg = sql(db.url()).await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use trd_cds::store::{
-    AuditCard, AuditQueue, AuditQueueConfig, AuditRecord, AuditSuggestion, AuditWriter,
+    AuditCard, AuditMode, AuditQueue, AuditQueueConfig, AuditRecord, AuditSuggestion, AuditWriter,
     CardKindSummary, EnqueueError, FeedbackEntry, FeedbackOutcome, FeedbackSaved,
     OverrideReasonCount, PatientHasher, RecommendationSummary, Store, UnmatchedFeedback,
 };
@@ -83,8 +83,10 @@ fn overridden(
     }
 }
 
+/// Asynchronous mode: most cases here fill a queue before any writer runs.
 fn small_queue() -> AuditQueueConfig {
     AuditQueueConfig {
+        mode: AuditMode::Async,
         capacity: 100,
         enqueue_wait: Duration::ZERO,
         max_batch: 7,
@@ -225,6 +227,50 @@ async fn full_queue_waits_for_room_then_refuses(store: Store) {
         (2, 1, 2)
     );
     assert_eq!(store.counts().await.unwrap().audit_events, 2);
+}
+
+/// Sync mode (the default): `enqueue` returns only once the row is committed, so it is visible at
+/// once; concurrent calls are committed together (group commit) and each learns its own outcome.
+async fn sync_enqueue_returns_after_commit(store: Store) {
+    assert_eq!(AuditQueueConfig::default().mode, AuditMode::Sync);
+    let (queue, writer) = AuditWriter::start(
+        store.clone(),
+        AuditQueueConfig {
+            mode: AuditMode::Sync,
+            ..small_queue()
+        },
+    );
+    assert_eq!(queue.mode(), AuditMode::Sync);
+    for i in 0..3 {
+        queue
+            .enqueue(record(
+                T0,
+                &format!("sync-{i}"),
+                vec![card(&format!("c{i}"), "trd", &[])],
+            ))
+            .await
+            .expect("committed");
+        assert_eq!(store.counts().await.unwrap().audit_events, i + 1);
+    }
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                queue
+                    .enqueue(record(T0, &format!("many-{i}"), vec![]))
+                    .await
+            })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(c.await.unwrap(), Ok(()));
+    }
+    assert_eq!(store.counts().await.unwrap().audit_events, 43);
+    let stats = writer.shutdown().await;
+    assert_eq!(
+        (stats.enqueued, stats.written, stats.not_committed),
+        (43, 43, 0)
+    );
 }
 
 async fn feedback_is_idempotent(store: Store) {
@@ -603,6 +649,7 @@ store_cases!(
     shutdown_drains_every_accepted_row,
     full_queue_is_refused_not_dropped,
     full_queue_waits_for_room_then_refuses,
+    sync_enqueue_returns_after_commit,
     feedback_is_idempotent,
     unknown_cards_are_stored_unmatched,
     summary_counts,
@@ -624,6 +671,36 @@ async fn memory_write_errors_are_retried_not_dropped() {
     assert_eq!(stats.write_errors, 3);
     assert_eq!(stats.written, 2);
     assert_eq!(store.counts().await.unwrap().audit_events, 2);
+}
+
+/// Sync mode: a failed commit is reported to the waiting call (the HTTP layer answers 503), not
+/// retried behind its back; the next call is committed normally.
+#[tokio::test]
+async fn memory_sync_commit_failure_is_not_committed() {
+    let store = Store::memory();
+    store.as_memory().unwrap().inject_audit_write_failures(1);
+    let (queue, writer) = AuditWriter::start(
+        store.clone(),
+        AuditQueueConfig {
+            mode: AuditMode::Sync,
+            ..small_queue()
+        },
+    );
+    assert_eq!(
+        queue.enqueue(record(T0, "fails", vec![])).await,
+        Err(EnqueueError::NotCommitted)
+    );
+    assert_eq!(store.counts().await.unwrap().audit_events, 0);
+    queue
+        .enqueue(record(T0, "ok", vec![]))
+        .await
+        .expect("committed");
+    assert_eq!(store.counts().await.unwrap().audit_events, 1);
+    let stats = writer.shutdown().await;
+    assert_eq!(
+        (stats.write_errors, stats.not_committed, stats.written),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]

@@ -223,15 +223,33 @@ fn parse_context<T: serde::de::DeserializeOwned>(raw: &RawValue) -> Result<T, Wi
     })
 }
 
-/// `patientId` and `userId` are required and must not be blank.
+/// `patientId` and `userId` are required and must not be blank; `patientId` must be a FHIR id.
 fn require_ids(patient_id: &str, user_id: &str) -> Result<(), WireError> {
     if patient_id.trim().is_empty() {
         return Err(WireError::new("context.patientId", "must not be empty"));
+    }
+    if !is_fhir_id(patient_id) {
+        // Not echoed: it is a patient identifier (and may be hostile).
+        return Err(WireError::new(
+            "context.patientId",
+            "must be a FHIR id: 1 to 64 of A-Z, a-z, 0-9, '-' and '.', and not '.' or '..'",
+        ));
     }
     if user_id.trim().is_empty() {
         return Err(WireError::new("context.userId", "must not be empty"));
     }
     Ok(())
+}
+
+/// A FHIR resource id (`[A-Za-z0-9\-\.]{1,64}`, FHIR R4 §2.24.0.1). `.` and `..` match that
+/// pattern but are path segments, not ids: `Patient/..` would address the server's base.
+pub fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && id != "."
+        && id != ".."
 }
 
 /// order-select / order-sign context (CDS Hooks hook library). `draftOrders` stays raw JSON: the FHIR
@@ -390,6 +408,65 @@ mod tests {
         assert_eq!(e.field, "fhirServer");
         let ok = format!(r#","fhirServer":"https://ehr.example.org/fhir"{auth}"#);
         assert!(parse_request(body(&ok).as_bytes()).is_ok());
+    }
+
+    /// `..` as patientId made the fetch GET `{fhirServer}/` with the token (issue 13 item 4).
+    #[test]
+    fn patient_id_must_be_a_fhir_id() {
+        let ctx = |id: &str| {
+            let raw = serde_json::value::RawValue::from_string(
+                serde_json::json!({"userId": "Practitioner/1", "patientId": id}).to_string(),
+            )
+            .unwrap();
+            (
+                patient_view_context(&raw).map(|c| c.patient_id),
+                order_context(
+                    &serde_json::value::RawValue::from_string(
+                        serde_json::json!({"userId": "Practitioner/1", "patientId": id,
+                            "draftOrders": {"resourceType": "Bundle"}})
+                        .to_string(),
+                    )
+                    .unwrap(),
+                    OrderHook::OrderSign,
+                )
+                .map(|c| c.patient_id),
+            )
+        };
+        for ok in [
+            "p1",
+            "1288992",
+            "a.b-C",
+            "8c3f1f0e-5a2b-4c1d-9e8f-0123456789ab",
+            &"x".repeat(64),
+        ] {
+            let (pv, os) = ctx(ok);
+            assert_eq!(pv.unwrap(), ok);
+            assert_eq!(os.unwrap(), ok);
+        }
+        for bad in [
+            ".",
+            "..",
+            "../x",
+            "p1/..",
+            "p 1",
+            "p1?x=1",
+            "p1#f",
+            "p%2e",
+            "é",
+            "p/1",
+            &"x".repeat(65),
+            "..\\x",
+        ] {
+            let (pv, os) = ctx(bad);
+            for e in [pv.unwrap_err(), os.unwrap_err()] {
+                assert_eq!(e.field, "context.patientId", "{bad}");
+                assert!(
+                    e.problem.starts_with("must be a FHIR id"),
+                    "{bad}: {}",
+                    e.problem
+                );
+            }
+        }
     }
 
     #[test]

@@ -388,14 +388,21 @@ impl FhirBase {
         self.0.as_str()
     }
 
-    /// `base/relative`, when it stays below the base.
+    /// `base/relative`, when it stays below the base. The relative path is checked before it is
+    /// parsed, because parsing resolves dot segments: `Patient/..` would become the base itself.
     fn join(&self, relative: &str) -> Option<Url> {
-        let joined = format!("{}/{}", self.0.as_str(), relative.trim_start_matches('/'));
+        let rel = relative.trim_start_matches('/');
+        let rel_path = rel.split(['?', '#']).next().unwrap_or(rel);
+        plain_path(rel_path)?;
+        let joined = format!("{}/{rel}", self.0.as_str());
         self.below(&joined)
     }
 
-    /// `url` parsed, when it is below this base (same scheme, host and port; path under the
-    /// base's path). A `next` link elsewhere is never followed: it would carry the token there.
+    /// `url` parsed, when it is below this base (same scheme, host and port; path strictly under
+    /// the base's path). A `next` link elsewhere is never followed: it would carry the token there.
+    /// The path is judged as a server or a proxy in front of it may read it: percent-decoded
+    /// (`..%2fother` is `../other` to a proxy that decodes `%2F`), with `\` as a separator too;
+    /// any dot segment refuses the link (a real next link has none).
     fn below(&self, url: &str) -> Option<Url> {
         let u = Url::parse(url).ok()?;
         let b = &self.0;
@@ -404,14 +411,33 @@ impl FhirBase {
             && u.port_or_known_default() == b.port_or_known_default()
             && u.username().is_empty()
             && u.password().is_none();
-        let base_path = b.path().trim_end_matches('/');
-        let path = u.path();
+        let path = plain_path(u.path())?;
+        let base_path = plain_path(b.path())?;
         let under = path
-            .strip_prefix(base_path)
-            .is_some_and(|rest| rest.starts_with('/'))
-            && !path.split('/').any(|seg| seg == ".." || seg == ".");
+            .strip_prefix(base_path.trim_end_matches('/'))
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'));
         (same_origin && under).then_some(u)
     }
+}
+
+/// `path` percent-decoded until nothing changes (double encoding included), when no segment of it
+/// (split on `/` and `\`) is `.` or `..` and it has no control character; `None` otherwise.
+fn plain_path(path: &str) -> Option<String> {
+    let mut decoded = path.to_string();
+    for _ in 0..4 {
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8()
+            .ok()?
+            .into_owned();
+        if next == decoded {
+            let dot = decoded
+                .split(['/', '\\'])
+                .any(|seg| seg == "." || seg == "..");
+            return (!dot && !decoded.chars().any(char::is_control)).then_some(decoded);
+        }
+        decoded = next;
+    }
+    None // still changing after four decodings: nothing legitimate is encoded that deep
 }
 
 /// Parse and drop the trailing `/` of the path (`https://h/fhir/` and `https://h/fhir` are one base).
@@ -615,18 +641,46 @@ mod tests {
             "http://evil.test/fhir/Condition",
             "http://u@127.0.0.1:9/fhir/Condition",
             "/fhir/Condition",
+            // Dot segments a decoding proxy would see (issue 13 item 4), and the base itself.
+            "http://127.0.0.1:9/fhir/..%2fother",
+            "http://127.0.0.1:9/fhir/..%2Fother/Condition",
+            "http://127.0.0.1:9/fhir/%2e%2e%2fother",
+            "http://127.0.0.1:9/fhir/%252e%252e%252fother",
+            "http://127.0.0.1:9/fhir/Condition/..%5c..%5cother",
+            "http://127.0.0.1:9/fhir/.%2fCondition",
+            "http://127.0.0.1:9/fhir/Condition%00",
+            "http://127.0.0.1:9/fhir/%25252525252e",
+            "http://127.0.0.1:9/fhir/",
+            "http://127.0.0.1:9/fhir",
         ] {
             assert!(base.below(bad).is_none(), "{bad}");
+        }
+        assert!(
+            base.below("http://127.0.0.1:9/fhir/Condition?x=..%2f")
+                .is_some()
+        );
+        for rel in [
+            "Patient/..",
+            "Patient/.",
+            "Patient/%2e%2e",
+            "Patient/..%2f",
+            "..",
+            "",
+        ] {
+            assert!(base.join(rel).is_none(), "{rel}");
         }
         assert_eq!(
             base.join("Condition?patient=p1").unwrap().as_str(),
             "http://127.0.0.1:9/fhir/Condition?patient=p1"
         );
-        // An encoded token cannot climb out of the base.
+        // An encoded token cannot climb out of the base, not even through a proxy that decodes
+        // `%2F` (`Patient/..%2F..%2Fadmin`): it is refused.
         let rel = format!("Patient/{}", encode_token("../../admin"));
+        assert!(base.join(&rel).is_none(), "{rel}");
+        let rel = format!("Patient/{}", encode_token("p1/x"));
         assert!(
             base.join(&rel)
-                .is_some_and(|u| u.path().starts_with("/fhir/"))
+                .is_some_and(|u| u.path() == "/fhir/Patient/p1%2Fx")
         );
     }
 

@@ -56,6 +56,20 @@ pub enum Document<'a> {
 /// Read several FHIR documents (e.g. the prefetch values of a hook call) into one record.
 /// Medications referenced across documents (`Medication/x`, `urn:uuid:` fullUrls) are resolved.
 pub fn read_all(docs: &[Document<'_>], kb: &KnowledgeBase) -> Result<PatientRecord, ReadError> {
+    read_all_from(docs, kb, None)
+}
+
+/// [`read_all`] for documents that come from the FHIR server `fhir_server` (a hook call's
+/// `fhirServer`). Decision: a resource whose subject is an absolute reference on another server
+/// (`https://other.example/fhir/Patient/p1`) is not about this server's patient, even with the
+/// same id; it is not used and becomes a data issue on `subject.reference`. Without a
+/// `fhir_server` (the assessment API, the CLI, a hook call without one) there is no server to
+/// judge by, and an absolute reference counts by its `Patient/<id>` as a relative one does.
+pub fn read_all_from(
+    docs: &[Document<'_>],
+    kb: &KnowledgeBase,
+    fhir_server: Option<&str>,
+) -> Result<PatientRecord, ReadError> {
     let path = |i: usize| {
         if docs.len() == 1 {
             "$".to_string()
@@ -116,6 +130,7 @@ pub fn read_all(docs: &[Document<'_>], kb: &KnowledgeBase) -> Result<PatientReco
         rec,
         first_subject: None,
         patient_resource: None,
+        home: fhir_server.and_then(|s| url::Url::parse(s.trim()).ok()),
     };
     for (order, item) in items.iter().enumerate() {
         if !duplicates.contains(&order) {
@@ -611,12 +626,34 @@ pub(crate) fn patient_ref(reference: &str) -> Option<String> {
     (!id.is_empty() && !id.contains('/')).then(|| format!("Patient/{id}"))
 }
 
+/// Whether an absolute reference (`https://h/fhir/Patient/p1`) names a server other than `home`
+/// (scheme, host, port and base path compared as URLs). Relative references are on `home`.
+fn on_another_server(reference: &str, home: &url::Url) -> bool {
+    let r = reference.split("/_history/").next().unwrap_or(reference);
+    let Some(at) = r.rfind("Patient/") else {
+        return false;
+    };
+    let base = &r[..at];
+    if !base.contains("://") {
+        return false;
+    }
+    let Ok(u) = url::Url::parse(base) else {
+        return true; // absolute but not a URL: not provably this server
+    };
+    u.scheme() != home.scheme()
+        || u.host_str() != home.host_str()
+        || u.port_or_known_default() != home.port_or_known_default()
+        || u.path().trim_end_matches('/') != home.path().trim_end_matches('/')
+}
+
 struct Cx<'k, 'm, 'r, 'a> {
     kb: &'k KnowledgeBase,
     meds: &'m MedIndex<'r, 'a>,
     rec: PatientRecord,
     first_subject: Option<ResourceRef>,
     patient_resource: Option<ResourceRef>,
+    /// The call's `fhirServer`: absolute subject references elsewhere are not this patient's.
+    home: Option<url::Url>,
 }
 
 type Dosages<'a> = wire::List<wire::Obj<Dosage<'a>>>;
@@ -652,12 +689,25 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         });
     }
 
-    fn subject(&mut self, s: Option<&wire::Obj<wire::Reference<'_>>>) {
+    /// Records the subject of `resource`. `false` (reported, the resource is not to be used) when
+    /// the subject is a patient on another FHIR server than the call's.
+    fn subject(&mut self, resource: &str, s: Option<&wire::Obj<wire::Reference<'_>>>) -> bool {
         let Some(r) = s.and_then(|s| s.ok()).and_then(|r| r.reference.get()) else {
-            return;
+            return true;
         };
         if r.is_empty() {
-            return;
+            return true;
+        }
+        if let Some(home) = &self.home
+            && patient_ref(r).is_some()
+            && on_another_server(r, home)
+        {
+            self.issue(
+                resource,
+                "subject.reference",
+                "refers to a patient on another FHIR server than this call's fhirServer; the resource is not used",
+            );
+            return false;
         }
         if let Some(p) = patient_ref(r) {
             self.rec.subjects.insert(p);
@@ -665,6 +715,7 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         if self.first_subject.is_none() {
             self.first_subject = Some(r.to_string());
         }
+        true
     }
 
     /// A rule-critical date: `Ok(Some)`, `Ok(None)` when absent, `Err(())` after reporting it.
@@ -715,7 +766,9 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         if vs.is_some_and(|v| v.has_code("entered-in-error")) {
             return;
         }
-        self.subject(c.subject.as_ref());
+        if !self.subject(&reference, c.subject.as_ref()) {
+            return;
+        }
         let Some(cc) = c.code.get() else {
             if let Some(kind) = c.code.wrong() {
                 self.issue(&reference, "code", format!("invalid code ({kind})"));
@@ -1049,7 +1102,9 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         if is_entered_in_error(m.status.as_ref()) {
             return;
         }
-        self.subject(m.subject.as_ref());
+        if !self.subject(&reference, m.subject.as_ref()) {
+            return;
+        }
         let src = MedSource {
             kind: SourceKind::MedicationStatement,
             status: match m.status.as_ref().and_then(Prim::as_str) {
@@ -1134,7 +1189,9 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         if is_entered_in_error(m.status.as_ref()) {
             return;
         }
-        self.subject(m.subject.as_ref());
+        if !self.subject(&reference, m.subject.as_ref()) {
+            return;
+        }
         let status = match m.status.as_ref().and_then(Prim::as_str) {
             Some(s @ ("active" | "completed" | "stopped" | "on-hold" | "unknown")) => s,
             Some(_) => return, // draft, cancelled, entered-in-error: never an exposure
@@ -1253,7 +1310,9 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
         if is_entered_in_error(m.status.as_ref()) {
             return;
         }
-        self.subject(m.subject.as_ref());
+        if !self.subject(&reference, m.subject.as_ref()) {
+            return;
+        }
         if m.status.as_ref().and_then(Prim::as_str) != Some("completed") {
             return;
         }
@@ -1323,8 +1382,9 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
     // --- Observations ----------------------------------------------------------------------
 
     fn observation(&mut self, o: &wire::Observation<'_>, reference: ResourceRef, order: usize) {
-        if !is_entered_in_error(o.status.as_ref()) {
-            self.subject(o.subject.as_ref());
+        if !is_entered_in_error(o.status.as_ref()) && !self.subject(&reference, o.subject.as_ref())
+        {
+            return;
         }
         if !matches!(
             o.status.as_ref().and_then(Prim::as_str),
@@ -1457,8 +1517,9 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
     // --- Procedures ------------------------------------------------------------------------
 
     fn procedure(&mut self, p: &wire::Procedure<'_>, reference: ResourceRef) {
-        if !is_entered_in_error(p.status.as_ref()) {
-            self.subject(p.subject.as_ref());
+        if !is_entered_in_error(p.status.as_ref()) && !self.subject(&reference, p.subject.as_ref())
+        {
+            return;
         }
         if p.status.as_ref().and_then(Prim::as_str) != Some("completed") {
             return;

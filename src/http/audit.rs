@@ -1,5 +1,7 @@
-//! What the HTTP layer tells the audit trail about each call. Enqueued off the request path; a queue
-//! that stays full past its wait turns the answer into 503 rather than an unaudited response.
+//! What the HTTP layer tells the audit trail about each call. By default (`TRD_CDS_AUDIT_MODE=sync`)
+//! the call waits for its row's commit (group commit), so no 200 goes out without its row; a queue
+//! that stays full past its wait, or a failed commit, turns the answer into 503 rather than an
+//! unaudited response.
 
 use std::time::Instant;
 
@@ -27,7 +29,8 @@ fn status_code(s: Status) -> String {
         .unwrap_or_default()
 }
 
-/// Enqueue the audit row of a call. `Err` (503) when the queue cannot take it in time.
+/// Record the audit row of a call (committed, in sync mode). `Err` (503) when the queue cannot take
+/// it in time or, in sync mode, its commit failed.
 pub async fn record_call(
     state: &AppState,
     call: &CallAudit<'_>,
@@ -74,6 +77,10 @@ pub async fn record_call(
             EnqueueError::Closed => {
                 tracing::warn!("audit queue closed (shutting down): answering 503");
                 "the service is shutting down; retry shortly"
+            }
+            // The writer logged the database error (once per batch).
+            EnqueueError::NotCommitted => {
+                "the audit record of this call could not be stored (database error); retry shortly"
             }
         };
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", why)

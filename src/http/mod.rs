@@ -128,6 +128,7 @@ impl Application {
         let (audit, writer) = AuditWriter::start(
             store.clone(),
             AuditQueueConfig {
+                mode: config.audit_mode,
                 capacity: config.audit_queue,
                 enqueue_wait: Duration::from_millis(config.audit_wait_ms),
                 ..AuditQueueConfig::default()

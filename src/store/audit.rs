@@ -3,6 +3,13 @@
 //! under overload calls slow down to what the database takes instead of failing), then gives up and
 //! the HTTP layer answers 503 (no silent loss). On shutdown the writer drains every accepted row
 //! before returning.
+//!
+//! Durability ([`AuditMode`]): by default (`Sync`) `enqueue` returns only once the row is
+//! committed, so no call is answered 200 without its row surviving a crash. The writer commits
+//! everything queued in one transaction and then wakes every waiter (group commit): a commit costs
+//! one round trip for all the calls that arrived meanwhile, so throughput stays close to the
+//! asynchronous mode's. `Async` (opt-in) returns once the row is queued; a crash loses what was
+//! still queued.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,9 +21,34 @@ use tokio::task::JoinHandle;
 use super::Store;
 use super::model::AuditRecord;
 
+/// When [`AuditQueue::enqueue`] returns, relative to the commit of the row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditMode {
+    /// After the transaction holding the row committed (group commit): an answered call always has
+    /// its row, even after SIGKILL or power loss. If that commit fails, `enqueue` answers
+    /// [`EnqueueError::NotCommitted`] (the HTTP layer answers 503) and the row is not retried.
+    #[default]
+    Sync,
+    /// As soon as the row is queued; the writer commits it moments later and retries failures.
+    /// Faster, but a crash loses the rows still queued (calls already answered).
+    Async,
+}
+
+impl AuditMode {
+    /// `sync` | `async`, as `TRD_CDS_AUDIT_MODE` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditMode::Sync => "sync",
+            AuditMode::Async => "async",
+        }
+    }
+}
+
 /// Tuning of the audit queue and writer.
 #[derive(Debug, Clone)]
 pub struct AuditQueueConfig {
+    /// Whether `enqueue` waits for the commit (default) or only for the queue.
+    pub mode: AuditMode,
     /// Rows that can wait in the queue; beyond that, enqueueing waits or answers `Full`.
     pub capacity: usize,
     /// How long [`AuditQueue::enqueue`] waits for room in a full queue before answering `Full`.
@@ -32,6 +64,7 @@ pub struct AuditQueueConfig {
 impl Default for AuditQueueConfig {
     fn default() -> Self {
         AuditQueueConfig {
+            mode: AuditMode::Sync,
             capacity: 10_000,
             enqueue_wait: Duration::ZERO,
             max_batch: 256,
@@ -41,7 +74,8 @@ impl Default for AuditQueueConfig {
     }
 }
 
-/// Why a record was not accepted. Both mean "answer 503 (Retry-After)".
+/// Why a record was not accepted (or, in [`AuditMode::Sync`], not committed). Each means "answer
+/// 503 (Retry-After)".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnqueueError {
     /// The queue is at capacity (the database is slow or down).
@@ -50,6 +84,10 @@ pub enum EnqueueError {
     /// The writer is shutting down and takes no new rows.
     #[error("audit queue is closed")]
     Closed,
+    /// Sync mode: the transaction holding the row failed (or the writer stopped before it). The
+    /// row may exist only if the database committed but its acknowledgement was lost.
+    #[error("audit row not committed")]
+    NotCommitted,
 }
 
 /// Counters of the queue (monotonic since start).
@@ -61,8 +99,10 @@ pub struct AuditStats {
     pub written: u64,
     /// Rows refused because the queue was full.
     pub rejected_full: u64,
-    /// Failed batch write attempts (each retried).
+    /// Failed batch write attempts (async rows are retried; sync rows are not, see below).
     pub write_errors: u64,
+    /// Sync rows whose commit failed: their calls were answered 503.
+    pub not_committed: u64,
     /// Rows waiting in the queue right now.
     pub queued: u64,
 }
@@ -73,29 +113,39 @@ struct Counters {
     written: AtomicU64,
     rejected_full: AtomicU64,
     write_errors: AtomicU64,
+    not_committed: AtomicU64,
     /// Set when a row is refused, cleared when one is accepted: one log line per episode of
     /// refusals, not one per refused call (thousands a second under overload).
     refusing: AtomicBool,
 }
 
+/// A queued row and, in sync mode, whom to tell whether it was committed.
+#[derive(Debug)]
+struct Queued {
+    record: AuditRecord,
+    committed: Option<oneshot::Sender<bool>>,
+}
+
 /// Producer handle; cheap to clone; put it in the HTTP app data.
 #[derive(Debug, Clone)]
 pub struct AuditQueue {
-    tx: mpsc::Sender<AuditRecord>,
+    tx: mpsc::Sender<Queued>,
     counters: Arc<Counters>,
     enqueue_wait: Duration,
+    mode: AuditMode,
 }
 
 /// The receiving end before a writer is started (see [`AuditQueue::channel`]).
 #[derive(Debug)]
 pub struct AuditReceiver {
-    rx: mpsc::Receiver<AuditRecord>,
+    rx: mpsc::Receiver<Queued>,
     counters: Arc<Counters>,
 }
 
 impl AuditQueue {
     /// A queue and its receiving end, without a writer. Most callers want [`AuditWriter::start`];
-    /// this split lets tests fill the queue before anything drains it. `enqueue` does not wait.
+    /// this split lets tests fill the queue before anything drains it. `enqueue` does not wait
+    /// (neither for room nor for the commit: [`AuditMode::Async`]; see [`AuditQueue::with_mode`]).
     pub fn channel(capacity: usize) -> (AuditQueue, AuditReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let counters = Arc::new(Counters::default());
@@ -104,6 +154,7 @@ impl AuditQueue {
                 tx,
                 counters: counters.clone(),
                 enqueue_wait: Duration::ZERO,
+                mode: AuditMode::Async,
             },
             AuditReceiver { rx, counters },
         )
@@ -115,19 +166,49 @@ impl AuditQueue {
         self
     }
 
+    /// The same queue, whose [`AuditQueue::enqueue`] waits for the commit (`Sync`) or not.
+    pub fn with_mode(mut self, mode: AuditMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    pub fn mode(&self) -> AuditMode {
+        self.mode
+    }
+
     /// Hands a record to the writer; if the queue is full, waits up to the queue's `enqueue_wait`
-    /// for room. `Err` means the row was NOT taken: answer 503.
+    /// for room. In [`AuditMode::Sync`] then waits for the commit of the batch holding it.
+    /// `Err` means the row was NOT taken (or not committed): answer 503.
     pub async fn enqueue(&self, record: AuditRecord) -> Result<(), EnqueueError> {
-        let record = match self.tx.try_send(record) {
+        let (committed, done) = match self.mode {
+            AuditMode::Sync => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            AuditMode::Async => (None, None),
+        };
+        self.hand_over(Queued { record, committed }).await?;
+        match done {
+            None => Ok(()),
+            // A dropped sender (writer aborted at a shutdown deadline) is "not committed" too.
+            Some(rx) => match rx.await {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(EnqueueError::NotCommitted),
+            },
+        }
+    }
+
+    async fn hand_over(&self, item: Queued) -> Result<(), EnqueueError> {
+        let item = match self.tx.try_send(item) {
             Ok(()) => {
                 self.accepted();
                 return Ok(());
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(EnqueueError::Closed),
-            Err(mpsc::error::TrySendError::Full(record)) => record,
+            Err(mpsc::error::TrySendError::Full(item)) => item,
         };
         if !self.enqueue_wait.is_zero() {
-            match tokio::time::timeout(self.enqueue_wait, self.tx.send(record)).await {
+            match tokio::time::timeout(self.enqueue_wait, self.tx.send(item)).await {
                 Ok(Ok(())) => {
                     self.accepted();
                     return Ok(());
@@ -166,6 +247,7 @@ impl AuditQueue {
             written: c.written.load(Ordering::Relaxed),
             rejected_full: c.rejected_full.load(Ordering::Relaxed),
             write_errors: c.write_errors.load(Ordering::Relaxed),
+            not_committed: c.not_committed.load(Ordering::Relaxed),
             queued: (self.tx.max_capacity() - self.tx.capacity()) as u64,
         }
     }
@@ -183,7 +265,9 @@ impl AuditWriter {
     /// Creates the queue and spawns its writer on the current tokio runtime.
     pub fn start(store: Store, config: AuditQueueConfig) -> (AuditQueue, AuditWriter) {
         let (queue, rx) = AuditQueue::channel(config.capacity);
-        let queue = queue.with_enqueue_wait(config.enqueue_wait);
+        let queue = queue
+            .with_enqueue_wait(config.enqueue_wait)
+            .with_mode(config.mode);
         let writer = AuditWriter::spawn(store, rx, queue.clone(), config);
         (queue, writer)
     }
@@ -227,7 +311,7 @@ impl AuditWriter {
                 task.abort();
                 let s = self.queue.stats();
                 tracing::error!(
-                    unwritten = s.enqueued - s.written,
+                    unwritten = s.enqueued - s.written - s.not_committed,
                     "audit writer did not drain before the shutdown deadline; rows lost"
                 );
                 Err(s)
@@ -244,7 +328,7 @@ async fn run(
 ) {
     let AuditReceiver { mut rx, counters } = receiver;
     let max_batch = config.max_batch.max(1);
-    let mut buf: Vec<AuditRecord> = Vec::with_capacity(max_batch);
+    let mut buf: Vec<Queued> = Vec::with_capacity(max_batch);
     let mut stopping = false;
     loop {
         let n = if stopping {
@@ -265,14 +349,19 @@ async fn run(
             // Closed and empty: every accepted row is written.
             break;
         }
-        write_with_retry(&store, &buf, &counters, &config).await;
-        buf.clear();
+        // Group commit: everything queued (up to max_batch) in one transaction, then every waiter.
+        let (records, waiters) = buf.drain(..).map(|q| (q.record, q.committed)).unzip();
+        write_with_retry(&store, records, waiters, &counters, &config).await;
     }
 }
 
+/// Writes `batch`; tells each waiter (sync rows) whether it was committed. Async rows are retried
+/// until written; sync rows are tried once: their calls answer 503 at once rather than wait on a
+/// failing database, and a call answered 503 was not served, so its row is not written later.
 async fn write_with_retry(
     store: &Store,
-    batch: &[AuditRecord],
+    mut batch: Vec<AuditRecord>,
+    mut waiters: Vec<Option<oneshot::Sender<bool>>>,
     counters: &Counters,
     config: &AuditQueueConfig,
 ) {
@@ -282,11 +371,15 @@ async fn write_with_retry(
     loop {
         attempt += 1;
         let started = std::time::Instant::now();
-        match store.write_audit_batch(batch, &mut ids).await {
+        match store.write_audit_batch(&batch, &mut ids).await {
             Ok(()) => {
                 counters
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                for w in waiters.into_iter().flatten() {
+                    // A waiter gone (client disconnected) is fine: the row is written.
+                    let _ = w.send(true);
+                }
                 tracing::debug!(
                     rows = batch.len(),
                     ms = started.elapsed().as_secs_f64() * 1e3,
@@ -303,6 +396,34 @@ async fn write_with_retry(
             }
             Err(e) => {
                 counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                if waiters.iter().any(Option::is_some) {
+                    let failed = waiters.iter().filter(|w| w.is_some()).count();
+                    counters
+                        .not_committed
+                        .fetch_add(failed as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        error = %e,
+                        rows = failed,
+                        "audit batch commit failed: answering 503 to the calls waiting for it"
+                    );
+                    let mut kept = Vec::new();
+                    for (r, w) in batch.into_iter().zip(waiters) {
+                        match w {
+                            Some(w) => {
+                                let _ = w.send(false);
+                            }
+                            None => kept.push(r),
+                        }
+                    }
+                    // Only async rows remain (a queue mixes modes only in tests). New rows, new
+                    // ids: the ids of the failed attempt belonged to a different batch.
+                    batch = kept;
+                    waiters = batch.iter().map(|_| None).collect();
+                    ids = None;
+                    if batch.is_empty() {
+                        return;
+                    }
+                }
                 tracing::error!(
                     error = %e,
                     rows = batch.len(),

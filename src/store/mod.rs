@@ -21,7 +21,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use audit::{
-    AuditQueue, AuditQueueConfig, AuditReceiver, AuditStats, AuditWriter, EnqueueError,
+    AuditMode, AuditQueue, AuditQueueConfig, AuditReceiver, AuditStats, AuditWriter, EnqueueError,
 };
 pub use hash::PatientHasher;
 pub use memory::MemoryStore;

@@ -148,6 +148,7 @@ pub fn read_draft_orders(json: &str, kb: &KnowledgeBase) -> Result<Vec<DraftOrde
         rec: PatientRecord::default(),
         first_subject: None,
         patient_resource: None,
+        home: None,
     };
     let mut out = Vec::new();
     for (order, (item, raw)) in items.iter().zip(raws).enumerate() {

@@ -22,44 +22,56 @@ fn digits(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
+/// Two ASCII digits as a number.
+fn two(a: u8, b: u8) -> Option<u32> {
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+}
+
 /// `hh:mm[:ss[.fff]]` followed by `Z` or `±hh:mm` (or nothing), as FHIR writes times.
+///
+/// Read as bytes after an ASCII check: a FHIR time is ASCII, and positions in anything else are not
+/// character boundaries (slicing `12:€0` at a fixed offset panicked; now it is simply malformed).
 fn valid_time(t: &str) -> Option<(u8, u8, u8, u32, Option<i32>)> {
-    let b = t.as_bytes();
-    if b.len() < 5 || b[2] != b':' {
+    if !t.is_ascii() {
         return None;
     }
-    let h = digits(&t[0..2])?;
-    let m = digits(&t[3..5])?;
-    let mut rest = &t[5..];
+    let [h1, h2, b':', m1, m2, rest @ ..] = t.as_bytes() else {
+        return None;
+    };
+    let h = two(*h1, *h2)?;
+    let m = two(*m1, *m2)?;
+    let mut rest = rest;
     let mut sec = 0;
     let mut nanos = 0;
-    if let Some(r) = rest.strip_prefix(':') {
-        if r.len() < 2 {
-            return None;
-        }
-        sec = digits(&r[..2])?;
-        rest = &r[2..];
-        if let Some(r) = rest.strip_prefix('.') {
-            let n = r.bytes().take_while(u8::is_ascii_digit).count();
+    if let [b':', s1, s2, r @ ..] = rest {
+        sec = two(*s1, *s2)?;
+        rest = r;
+        if let [b'.', r @ ..] = rest {
+            let n = r.iter().take_while(|b| b.is_ascii_digit()).count();
             if n == 0 {
                 return None;
             }
+            // Nanoseconds: the first nine digits, right-padded with zeros.
             let frac = &r[..n.min(9)];
-            nanos = digits(frac)? * 10u32.pow(9 - frac.len() as u32);
+            nanos = frac
+                .iter()
+                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+                * 10u32.pow(9 - frac.len() as u32);
             rest = &r[n..];
         }
     }
     let offset = match rest {
-        "" => None,
-        "Z" | "z" => Some(0),
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
-            let oh = digits(&o[1..3])? as i32;
-            let om = digits(&o[4..6])? as i32;
+        [] => None,
+        [b'Z' | b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let oh = two(*h1, *h2)? as i32;
+            let om = two(*m1, *m2)? as i32;
             if oh > 14 || om > 59 {
                 return None;
             }
             let secs = oh * 3600 + om * 60;
-            Some(if o.starts_with('-') { -secs } else { secs })
+            Some(if *sign == b'-' { -secs } else { secs })
         }
         _ => return None,
     };
@@ -74,6 +86,10 @@ fn valid_time(t: &str) -> Option<(u8, u8, u8, u32, Option<i32>)> {
 /// (`2023-02-30`, `yesterday`, `2023-1-5`, a time that is not a time).
 pub fn parse_day(s: &str, bound: Bound) -> Option<Date> {
     let s = s.trim();
+    // FHIR dates are ASCII; the lengths and offsets below count bytes.
+    if !s.is_ascii() {
+        return None;
+    }
     let (date_part, time_part) = match s.find('T') {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
@@ -219,6 +235,44 @@ mod tests {
             "0000-01-01",
         ] {
             assert_eq!(parse_day(s, Bound::Start), None, "{s}");
+        }
+    }
+
+    /// Multi-byte characters where a fixed byte offset would split them (these panicked).
+    #[test]
+    fn multi_byte_characters_are_malformed_not_a_panic() {
+        for s in [
+            "2025-01-01T12:€0:00",
+            "2025-01-01T12:00:€0",
+            "2025-01-01T12:0€",
+            "2025-01-01T12:00+1€0",
+            "2025-01-01T12:00:00+1€0",
+            "2025-01-01T12:00:00.€",
+            "2025-01-01T€",
+            "2025-01-01T1€:00:00Z",
+            "2025-0€-01",
+            "202€-01-01",
+            "2025-01-0€",
+            "２０２５-01-01",
+            "2025-01-01T12:00:00Z\u{301}",
+        ] {
+            assert_eq!(parse_day(s, Bound::Start), None, "{s}");
+            assert_eq!(parse_unix_seconds(s), None, "{s}");
+            let v = Prim::Str(s.into());
+            assert!(
+                matches!(read_date(Some(&v), Bound::End), DateField::Bad(_)),
+                "{s}"
+            );
+        }
+        // Every character position of a valid instant, with a multi-byte character inserted.
+        let ok = "2025-01-01T12:00:00.123+01:00";
+        for i in 0..=ok.len() {
+            for c in ['é', '€', '💊'] {
+                let mut s = ok.to_string();
+                s.insert(i, c);
+                assert_eq!(parse_unix_seconds(&s), None, "{s}");
+                let _ = parse_day(&s, Bound::Start);
+            }
         }
     }
 

@@ -1104,3 +1104,70 @@ fn subjects_collects_every_patient_the_input_is_about() {
     assert_eq!(super::patient_ref("RelatedPatient/x"), None);
     assert_eq!(super::patient_ref("Patient/"), None);
 }
+
+/// Multi-byte characters inside the time of a date-time (issue 13 item 3) panicked at a fixed
+/// byte offset; in every rule-critical date field they are now an "invalid date" data issue naming
+/// the resource and the field, like any other malformed date.
+#[test]
+fn multi_byte_characters_in_date_times_are_data_issues() {
+    const PHQ9: &str = r#"{"coding":[{"system":"http://loinc.org","code":"44261-6"}]}"#;
+    const MDD: &str =
+        r#"{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"F33.1"}]}"#;
+    /// (resource, field, resource JSON with the date `d` in that field)
+    type Case = (&'static str, &'static str, fn(&str) -> String);
+    let cases: [Case; 7] = [
+        ("MedicationStatement/s", "effectivePeriod.start", |d| {
+            format!(
+                r#"{{"resourceType":"MedicationStatement","id":"s","status":"active","medicationCodeableConcept":{SERTRALINE_IN},"effectivePeriod":{{"start":"{d}"}}}}"#
+            )
+        }),
+        ("MedicationStatement/s", "effectiveDateTime", |d| {
+            format!(
+                r#"{{"resourceType":"MedicationStatement","id":"s","status":"active","medicationCodeableConcept":{SERTRALINE_IN},"effectiveDateTime":"{d}"}}"#
+            )
+        }),
+        ("MedicationRequest/r", "authoredOn", |d| {
+            format!(
+                r#"{{"resourceType":"MedicationRequest","id":"r","status":"active","intent":"order","medicationCodeableConcept":{SERTRALINE_IN},"authoredOn":"{d}"}}"#
+            )
+        }),
+        ("MedicationDispense/d", "whenHandedOver", |d| {
+            format!(
+                r#"{{"resourceType":"MedicationDispense","id":"d","status":"completed","medicationCodeableConcept":{SERTRALINE_100_TAB},"whenHandedOver":"{d}","quantity":{{"value":30,"unit":"TAB"}},"daysSupply":{{"value":30}}}}"#
+            )
+        }),
+        ("Observation/o", "effectiveDateTime", |d| {
+            format!(
+                r#"{{"resourceType":"Observation","id":"o","status":"final","code":{PHQ9},"effectiveDateTime":"{d}","valueInteger":12}}"#
+            )
+        }),
+        ("Observation/o", "issued", |d| {
+            format!(
+                r#"{{"resourceType":"Observation","id":"o","status":"final","code":{PHQ9},"effectiveDateTime":"2025-01-01","issued":"{d}","valueInteger":12}}"#
+            )
+        }),
+        ("Condition/c", "onsetDateTime", |d| {
+            format!(
+                r#"{{"resourceType":"Condition","id":"c","clinicalStatus":{{"coding":[{{"code":"active"}}]}},"code":{MDD},"onsetDateTime":"{d}"}}"#
+            )
+        }),
+    ];
+    for bad in [
+        "2025-01-01T12:€0:00",
+        "2025-01-01T12:00:€0",
+        "2025-01-01T12:0€",
+        "2025-01-01T12:00+1€0",
+        "2025-01-01T12:00:00+1€0",
+    ] {
+        for (resource, field, make) in &cases {
+            let r = read(&bundle(&[&make(bad)]));
+            assert!(
+                r.data_issues.iter().any(|i| i.resource == *resource
+                    && i.field == *field
+                    && i.problem.contains(bad)),
+                "{resource} {field} = {bad}: {:?}",
+                r.data_issues
+            );
+        }
+    }
+}

@@ -52,9 +52,15 @@ pub async fn order_hook(
     };
     // The engine is pure and tested not to panic; this guard turns a bug into a 500.
     let computed = catch_unwind(AssertUnwindSafe(|| -> Result<_, ApiError> {
-        let (record, mut assessment) =
-            pipeline::assess(&docs, Some(&patient), &state.kb, &state.site, as_of)
-                .map_err(|e| bad(format!("prefetch.{}", e.field), format!("prefetch: {e}")))?;
+        let (record, mut assessment) = pipeline::assess_from(
+            &docs,
+            Some(&patient),
+            req.fhir_server.as_deref(),
+            &state.kb,
+            &state.site,
+            as_of,
+        )
+        .map_err(|e| bad(format!("prefetch.{}", e.field), format!("prefetch: {e}")))?;
         assessment
             .data_issues
             .extend(gathered.notes.iter().cloned());

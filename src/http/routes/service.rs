@@ -131,8 +131,14 @@ async fn patient_view(
     // The engine is pure and tested not to panic; this guard turns a bug into a 500 with an
     // OperationOutcome instead of a dropped connection.
     let computed = catch_unwind(AssertUnwindSafe(|| {
-        let (record, mut assessment) =
-            pipeline::assess(&docs, Some(&patient), &state.kb, &state.site, as_of)?;
+        let (record, mut assessment) = pipeline::assess_from(
+            &docs,
+            Some(&patient),
+            req.fhir_server.as_deref(),
+            &state.kb,
+            &state.site,
+            as_of,
+        )?;
         assessment
             .data_issues
             .extend(gathered.notes.iter().cloned());
