@@ -1,6 +1,6 @@
 //! Parse + assess + render, per patient size (criterion). Run: `cargo bench --bench pipeline`.
 //! Inputs: synthetic patients of 10/60/500/3000 resources (`scripts/gen_bench_patients.py`) and the
-//! three pysynthea bundles of the shared sample data (2,000-3,200 entries each), when present.
+//! three pysynthea bundles of `tests/data/sample-data/` (2,000-3,200 entries each).
 //! Regression threshold: see README ("Performance").
 
 use std::hint::black_box;
@@ -23,19 +23,18 @@ fn inputs() -> Vec<(String, String)> {
             )
         })
         .collect();
-    let dir = format!("{root}/../shared/data/sample-data/pysynthea-generated");
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-        files.sort();
-        for p in files {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if name.ends_with(".json") && !name.contains("module") {
-                let short = name.split('_').next().unwrap_or(&name).to_string();
-                v.push((
-                    format!("pysynthea-{short}"),
-                    std::fs::read_to_string(&p).unwrap(),
-                ));
-            }
+    let dir = format!("{root}/tests/data/sample-data/pysynthea-generated");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for p in files {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".json") && !name.contains("module") {
+            let short = name.split('_').next().unwrap_or(&name).to_string();
+            v.push((
+                format!("pysynthea-{short}"),
+                std::fs::read_to_string(&p).unwrap(),
+            ));
         }
     }
     v

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Generate knowledge/conditions.json and knowledge/products.json.
 
-Inputs
-  * the VSAC value sets copied into the shared design folder (default ../shared/data/valuesets relative to the repo;
-    override with --shared DIR, which may point either at the valuesets folder or at the shared folder itself);
-  * the RxNorm codes of medication resources in the shared sample data (…/data/sample-data/**);
+Inputs (all in the repository by default)
+  * the VSAC value sets in knowledge/valuesets/ (provenance in its README; another folder with --valuesets DIR);
+  * the RxNorm codes of medication resources in the sample data tests/data/sample-data/** (another folder with
+    --samples DIR);
   * knowledge/drugs.toml (which ingredients exist, their names) and knowledge/products-extra.toml.
 
 Outputs are deterministic (sorted, stable formatting), so a re-run on the same inputs gives byte-identical files.
@@ -27,7 +27,7 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 # ----------------------------------------------------------------------------------------------------------------
-# Condition categories from value sets (clinical-rules §6-§7; valuesets/README.md "What each set is for").
+# Condition categories from value sets (clinical-rules §6-§7; knowledge/valuesets/README.md).
 
 MDD_VS = "2.16.840.1.113883.3.464.1003.105.12.1007"
 VALUE_SET_CATEGORIES = [
@@ -519,9 +519,10 @@ def self_test(names: Names) -> None:
 def main(argv: list[str]) -> int:
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", default=os.path.join(repo, "..", "shared", "data", "valuesets"),
-                    help="value-set folder (or the shared folder containing data/valuesets)")
-    ap.add_argument("--samples", default=None, help="sample-data folder (default: <valuesets>/../sample-data)")
+    ap.add_argument("--valuesets", default=os.path.join(repo, "knowledge", "valuesets"),
+                    help="folder of valueset-*.json (default: knowledge/valuesets)")
+    ap.add_argument("--samples", default=os.path.join(repo, "tests", "data", "sample-data"),
+                    help="FHIR sample-data folder whose RxNorm codes join the products (default: tests/data/sample-data)")
     ap.add_argument("--out", default=os.path.join(repo, "knowledge"), help="knowledge folder (read and written)")
     ap.add_argument("--check", action="store_true", help="do not write; exit 1 if the outputs would change")
     ap.add_argument("--self-test", action="store_true", help="test the display parser and exit")
@@ -533,19 +534,20 @@ def main(argv: list[str]) -> int:
         self_test(names)
         return 0
 
-    vs_dir = args.shared
+    vs_dir = args.valuesets
     if not glob.glob(os.path.join(vs_dir, "valueset-*.json")):
-        vs_dir = os.path.join(args.shared, "data", "valuesets")
-    if not glob.glob(os.path.join(vs_dir, "valueset-*.json")):
-        print(f"no valueset-*.json under {args.shared}", file=sys.stderr)
+        print(f"no valueset-*.json under {vs_dir}", file=sys.stderr)
         return 2
-    sample_dir = args.samples or os.path.join(vs_dir, "..", "sample-data")
+    sample_dir = args.samples
+    if not os.path.isdir(sample_dir):
+        print(f"no sample-data folder {sample_dir}", file=sys.stderr)
+        return 2
     extra_path = os.path.join(args.out, "products-extra.toml")
     extra = load_toml(extra_path) if os.path.exists(extra_path) else {}
 
     self_test(names)
     value_sets = load_value_sets(vs_dir)
-    samples = rxnorm_codings_in_samples(sample_dir) if os.path.isdir(sample_dir) else {}
+    samples = rxnorm_codings_in_samples(sample_dir)
     summary: list[str] = [f"value sets: {len(value_sets)} from {os.path.normpath(vs_dir)}; "
                           f"sample-data RxNorm codes: {len(samples)}"]
     conditions = gen_conditions(value_sets, vs_dir, summary)

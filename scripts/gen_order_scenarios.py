@@ -5,7 +5,7 @@
 
 Standard library only, deterministic. One function per scenario, named after the scenario id
 (dashes -> underscores); the expected cards live in ONE table in tests/order_hooks.rs, worked out
-by hand from design/clinical-rules.md (§2, §7, §10, §11), not copied from the service's output.
+by hand from docs/clinical-rules.md (§2, §7, §10, §11), not copied from the service's output.
 
 Hook calls are evaluated as of *today* (the service's clock), so dates are written relative to it:
 the string "@T-13" means "13 days before today", "@T+16" 16 days after; the test replaces every

@@ -1,7 +1,7 @@
 //! The FHIR fetch fallback (issue 6), over real HTTP: what the EHR did not prefetch is fetched from
-//! `fhirServer` — a real FHIR server (sekmet-fhir, loaded with the shared Synthea patients) and stub
-//! servers for pagination, the page cap, the deadline, 401, OperationOutcome and `null` prefetch,
-//! the allow-list, and the token's absence from logs and answers.
+//! `fhirServer` — a real FHIR server (sekmet-fhir, loaded with Synthea patients from tests/data/) and
+//! stub servers for pagination, the page cap, the deadline, 401, OperationOutcome and `null`
+//! prefetch, the allow-list, and the token's absence from logs and answers.
 
 mod common {
     pub mod app;
@@ -260,11 +260,11 @@ async fn fetch_all(http: &reqwest::Client, base: &str, tok: &str, rel: &str) -> 
 #[tokio::test]
 async fn without_prefetch_the_real_fhir_server_gives_the_same_assessment() {
     logs();
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/sample-data");
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-data");
     let files = [
-        format!("{shared}/pysynthea-generated/mdd-gad-3ssri_Penni_Lubowitz_57e70413.json"),
+        format!("{samples}/pysynthea-generated/mdd-gad-3ssri_Penni_Lubowitz_57e70413.json"),
         format!(
-            "{shared}/synthea-smart-on-fhir/Milan_Beatty_e78d0ed2-1b54-4c30-90ae-f7405af1e402.json"
+            "{samples}/synthea-smart-on-fhir/Milan_Beatty_e78d0ed2-1b54-4c30-90ae-f7405af1e402.json"
         ),
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -773,9 +773,9 @@ async fn fetching_is_logged_without_the_token() {
 #[tokio::test]
 #[ignore = "a measurement, run by hand in release mode"]
 async fn measure_added_latency() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/sample-data");
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-data");
     let files = [
-        format!("{shared}/pysynthea-generated/mdd-gad-3ssri_Penni_Lubowitz_57e70413.json"),
+        format!("{samples}/pysynthea-generated/mdd-gad-3ssri_Penni_Lubowitz_57e70413.json"),
         concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/bundle-trd.json"

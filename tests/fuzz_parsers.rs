@@ -52,7 +52,9 @@ fn corpus() -> &'static [(String, Value)] {
             "feedback-overridden-with-reason.json",
             "prefetch-data-example.json",
         ] {
-            files.push(format!("{root}/../shared/data/cds-hooks-spec/spec-examples/{ex}").into());
+            let f = format!("{root}/tests/data/cds-hooks-spec/spec-examples/{ex}");
+            assert!(std::path::Path::new(&f).is_file(), "{f}: missing");
+            files.push(f.into());
         }
         for f in files {
             if f.extension().is_some_and(|e| e == "json")

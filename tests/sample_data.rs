@@ -1,8 +1,8 @@
-//! The shared sample data (`../shared/data/sample-data/`, written by others: HL7's R4 examples,
+//! The sample data (`tests/data/sample-data/`, written by others: HL7's R4 examples,
 //! pysynthea and Synthea bundles) through the whole pipeline: every FHIR file is read and assessed
 //! without error or panic, `data_issues` are well-formed, patient-view cards render with summaries
 //! under 140 characters, and where the data determines the status it is the one the contract
-//! (design/clinical-rules.md) implies, worked out by hand below.
+//! (docs/clinical-rules.md) implies, worked out by hand below.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use trd_cds::clinical::{Assessment, SiteConfig};
 use trd_cds::fhir::record::PatientRecord;
 use trd_cds::knowledge::KnowledgeBase;
 
-const SAMPLE_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/sample-data");
+const SAMPLE_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-data");
 
 /// A fixed evaluation date, so the expectations below stay true.
 const AS_OF: Date = date!(2026 - 06 - 01);

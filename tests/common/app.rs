@@ -74,11 +74,10 @@ impl TestApp {
     }
 }
 
-/// A file under the shared data folder, when it is there (it is on this machine kind and in CI).
+/// A file of the third-party test data in `tests/data/` (see its README); panics when missing.
 pub fn shared(rel: &str) -> String {
-    let p = format!("{}/../shared/data/{rel}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{p}: {e} (the shared/ folder must sit beside the repo)"))
+    let p = format!("{}/tests/data/{rel}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
 /// A patient-view request with the given prefetch object (JSON text).

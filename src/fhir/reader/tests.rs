@@ -867,16 +867,16 @@ fn entered_in_error_ignored_everywhere() {
 
 // --- Sample data ------------------------------------------------------------------------------
 
-const SAMPLES: &str = "/work/shared/data/sample-data";
+/// Third-party FHIR samples in the repository (`tests/data/README.md`); a missing one fails.
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-data");
 
-fn sample(rel: &str) -> Option<String> {
-    std::fs::read_to_string(format!("{SAMPLES}/{rel}")).ok()
+fn sample(rel: &str) -> String {
+    let p = format!("{SAMPLES}/{rel}");
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
 fn json_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
+    let rd = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -891,10 +891,12 @@ fn json_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 fn every_sample_file_reads() {
     let mut files = Vec::new();
     json_files(std::path::Path::new(SAMPLES), &mut files);
-    if files.is_empty() {
-        eprintln!("sample data not found; skipped");
-        return;
-    }
+    // 32 official examples, 3 pysynthea patients and their generator module, Milan Beatty.
+    assert!(
+        files.len() >= 37,
+        "only {} files under {SAMPLES}",
+        files.len()
+    );
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         // The Synthea generator module is JSON but not FHIR (no resourceType): the only expected error.
@@ -928,21 +930,15 @@ fn every_sample_file_reads() {
 
 #[test]
 fn sample_reference_resolved_across_documents() {
-    let (Some(req), Some(med)) = (
-        sample("fhir-r4-official-examples/MedicationRequest-medrx002.json"),
-        sample("fhir-r4-official-examples/Medication-med0316.json"),
-    ) else {
-        return;
-    };
+    let req = sample("fhir-r4-official-examples/MedicationRequest-medrx002.json");
+    let med = sample("fhir-r4-official-examples/Medication-med0316.json");
     let r = read_documents(&[&req, &med], kb()).unwrap();
     assert!(r.data_issues.is_empty(), "{:?}", r.data_issues);
 }
 
 #[test]
 fn sample_official_statement_with_contained_medication() {
-    let Some(text) = sample("fhir-r4-official-examples/MedicationStatement-example001.json") else {
-        return;
-    };
+    let text = sample("fhir-r4-official-examples/MedicationStatement-example001.json");
     let r = read(&text);
     // Tylenol PM (contained, NDC + acetaminophen/diphenhydramine): resolved, not an antidepressant.
     assert!(r.exposures.is_empty() && r.data_issues.is_empty());
@@ -951,10 +947,7 @@ fn sample_official_statement_with_contained_medication() {
 
 #[test]
 fn sample_pysynthea_mdd() {
-    let Some(text) = sample("pysynthea-generated/mdd-gad-3ssri_Penni_Lubowitz_57e70413.json")
-    else {
-        return;
-    };
+    let text = sample("pysynthea-generated/mdd-gad-3ssri_Penni_Lubowitz_57e70413.json");
     let r = read(&text);
     for ing in ["sertraline", "escitalopram", "fluoxetine"] {
         assert!(r.exposures.iter().any(|e| e.ingredient == ing), "{ing}");
@@ -988,11 +981,8 @@ fn sample_pysynthea_mdd() {
 
 #[test]
 fn sample_milan_beatty_fluoxetine() {
-    let Some(text) =
-        sample("synthea-smart-on-fhir/Milan_Beatty_e78d0ed2-1b54-4c30-90ae-f7405af1e402.json")
-    else {
-        return;
-    };
+    let text =
+        sample("synthea-smart-on-fhir/Milan_Beatty_e78d0ed2-1b54-4c30-90ae-f7405af1e402.json");
     let r = read(&text);
     let fl: Vec<_> = r
         .exposures
@@ -1013,11 +1003,7 @@ fn sample_milan_beatty_fluoxetine() {
 
 #[test]
 fn sample_bipolar() {
-    let Some(text) =
-        sample("pysynthea-generated/bipolar-lithium-quetiapine_Jeff_Monahan_9641f238.json")
-    else {
-        return;
-    };
+    let text = sample("pysynthea-generated/bipolar-lithium-quetiapine_Jeff_Monahan_9641f238.json");
     let r = read(&text);
     assert!(
         r.conditions
