@@ -44,9 +44,10 @@ async fn app_with_auth() -> TestApp {
     .await
 }
 
+// standalone-ok: the doc comment and the code below spell HTTP paths, not files.
 /// Every spelling of `path` that a decoder, a normaliser or a proxy could take for it: each
 /// character percent-encoded (upper- and lower-case hex) or double-encoded, all of them encoded,
-/// `//`, `/./`, `/%2e/` and `x/../` at every slash, trailing `/`, `/.`, `%2F`, `;x`, `%00`. The
+/// `//`, `/./`, `/%2e/` and a detour (`x`, then `..`) at every slash, trailing `/`, `/.`, `%2F`, `;x`, `%00`. The
 /// leading `/` stays as it is (without it the request target is not a path: the parser's 400).
 fn spellings(path: &str) -> BTreeSet<String> {
     let bytes = path.as_bytes();
@@ -71,6 +72,7 @@ fn spellings(path: &str) -> BTreeSet<String> {
         );
     }
     for (i, _) in path.match_indices('/') {
+        // standalone-ok: HTTP path spellings, not files
         for insert in ["/", "./", "%2e/", "%2E/", "x/../", "x/%2e%2e/", "%2F"] {
             out.insert(format!("{}{insert}{}", &path[..=i], &path[i + 1..]));
         }
