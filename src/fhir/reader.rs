@@ -133,8 +133,11 @@ pub fn read_all_from(
         home: fhir_server.and_then(|s| url::Url::parse(s.trim()).ok()),
     };
     for (order, item) in items.iter().enumerate() {
-        if !duplicates.contains(&order) {
-            cx.resource(item, order);
+        match duplicates.get(&order) {
+            None => cx.resource(item, order),
+            Some(Duplicate::Same) => {}
+            // Not read, but the wrong-patient guard must still see whom it is about.
+            Some(Duplicate::Conflicting) => cx.subject_only(item.res),
         }
     }
     let mut rec = cx.rec;
@@ -204,16 +207,21 @@ fn flatten<'r, 'a>(
     }
 }
 
+/// A resource already seen earlier in the input under the same type and id.
+enum Duplicate {
+    /// The same content again: one fact.
+    Same,
+    /// Another version under the same id: not read (reported), but its subject still counts.
+    Conflicting,
+}
+
 /// Positions of resources already seen earlier in the input (same type and id). EHRs send one
 /// resource twice (a searchset page boundary moving, a key prefetched and also fetched): it is
 /// one fact. Two different versions under one id are a conflict: the first is read, the conflict
 /// reported. Resources without an id cannot be told apart and are all read.
-fn duplicates(
-    items: &[Item<'_, '_>],
-    issues: &mut Vec<DataIssue>,
-) -> std::collections::HashSet<usize> {
+fn duplicates(items: &[Item<'_, '_>], issues: &mut Vec<DataIssue>) -> HashMap<usize, Duplicate> {
     let mut first: HashMap<(&'static str, &str), usize> = HashMap::new();
-    let mut out = std::collections::HashSet::new();
+    let mut out = HashMap::new();
     for (i, it) in items.iter().enumerate() {
         let Some(id) = fact_id(it.res).flatten().filter(|id| !id.is_empty()) else {
             continue;
@@ -224,14 +232,17 @@ fn duplicates(
                 first.insert((rtype, id), i);
             }
             Some(&j) => {
-                if items[j].res != it.res {
+                let kind = if items[j].res == it.res {
+                    Duplicate::Same
+                } else {
                     issues.push(DataIssue {
                         resource: format!("{rtype}/{id}"),
                         field: "id".into(),
                         problem: "sent twice with different content; the first one was used".into(),
                     });
-                }
-                out.insert(i);
+                    Duplicate::Conflicting
+                };
+                out.insert(i, kind);
             }
         }
     }
@@ -691,6 +702,23 @@ impl<'k, 'm, 'r, 'a> Cx<'k, 'm, 'r, 'a> {
 
     /// Records the subject of `resource`. `false` (reported, the resource is not to be used) when
     /// the subject is a patient on another FHIR server than the call's.
+    /// Records whom a resource that is not read is about (a conflicting second version).
+    fn subject_only(&mut self, res: &AnyResource<'_>) {
+        let s = match res {
+            AnyResource::Condition(c) => c.subject.as_ref(),
+            AnyResource::MedicationStatement(m) => m.subject.as_ref(),
+            AnyResource::MedicationRequest(m) => m.subject.as_ref(),
+            AnyResource::MedicationDispense(m) => m.subject.as_ref(),
+            AnyResource::Observation(o) => o.subject.as_ref(),
+            AnyResource::Procedure(p) => p.subject.as_ref(),
+            _ => None,
+        };
+        let r = s.and_then(|s| s.ok()).and_then(|r| r.reference.get());
+        if let Some(p) = r.and_then(patient_ref) {
+            self.rec.subjects.insert(p);
+        }
+    }
+
     fn subject(&mut self, resource: &str, s: Option<&wire::Obj<wire::Reference<'_>>>) -> bool {
         let Some(r) = s.and_then(|s| s.ok()).and_then(|r| r.reference.get()) else {
             return true;
