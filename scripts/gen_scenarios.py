@@ -6,7 +6,7 @@
 Standard library only, deterministic (no clocks, no randomness): running it twice gives the same
 files. One function per scenario, named after the scenario id (dashes → underscores); the expected
 results live in ONE table in tests/scenarios.rs, worked out by hand from
-design/clinical-rules.md — not copied from the engine's output.
+docs/clinical-rules.md — not copied from the engine's output.
 
 Conventions (so a reviewer can read each scenario at a glance):
 - The patient is Patient/p1; the usual episode is MDD F33.1 (recurrent, moderate) with onset
