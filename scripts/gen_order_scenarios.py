@@ -91,6 +91,13 @@ def statement(sid, drug, start, end=None, mg=None, status="completed"):
     return s
 
 
+def dispense(did, drug, handed_over, days_supply, mg):
+    return {"resourceType": "MedicationDispense", "id": did, "status": "completed", "subject": SUBJECT,
+            "medicationCodeableConcept": rx(drug), "whenHandedOver": handed_over,
+            "daysSupply": {"value": days_supply, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"},
+            "dosageInstruction": dose(mg)}
+
+
 def draft(did, drug=None, mg=None, unit="mg", timing=DAILY, med=None, contained=None, text=None):
     """A draft MedicationRequest: `drug` (RxNorm ingredient) or `med` (a medicationReference)."""
     r = {"resourceType": "MedicationRequest", "id": did, "status": "draft", "intent": "order", "subject": SUBJECT,
@@ -244,6 +251,16 @@ MET = [
 
 def repeat_failed_ssri_class():
     return MET, [draft("draft-escitalopram", "escitalopram", 10)]
+
+
+def repeat_failed_ssri_class_after_nonadherent_fluoxetine():
+    # The met history plus fluoxetine refilled two weeks late each month (90 of 118 days covered,
+    # PDC 0.762): `possible-nonadherence`, context for the repeat-class warning (issue 19).
+    return MET + [
+        dispense("md-fluoxetine-1", "fluoxetine", "@T-300", 30, 20),
+        dispense("md-fluoxetine-2", "fluoxetine", "@T-256", 30, 20),
+        dispense("md-fluoxetine-3", "fluoxetine", "@T-212", 30, 20),
+    ], [draft("draft-escitalopram", "escitalopram", 10)]
 
 
 def repeat_class_other_class_silent():

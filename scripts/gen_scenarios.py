@@ -767,6 +767,82 @@ def dispense_days_supply():
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Adherence (clinical-rules §3 `pdc`, §5, §7 `possible-nonadherence`): sertraline 100 mg/day
+# dispenses, evaluated as of 2026-01-01. The PDC window runs from the first dispense to the
+# latest supply end (clipped to as_of); an early refill starts when the previous supply runs out.
+# --------------------------------------------------------------------------------------------
+
+
+def pdc_exactly_80_percent():
+    # [02-01, 03-01) 28 d, 14-day gap, [03-15, 04-12) 28 d: 56 covered / 70 days = 0.80 → adequate.
+    return bundle(
+        patient(),
+        mdd(),
+        dispense("md-1", "sertraline", "2025-02-01", 28, 100),
+        dispense("md-2", "sertraline", "2025-03-15", 28, 100),
+    )
+
+
+def pdc_just_below_80_percent():
+    # The same with a 27-day second supply: 55 / 69 = 0.797 → not adherent, ended → inadequate.
+    return bundle(
+        patient(),
+        mdd(),
+        dispense("md-1", "sertraline", "2025-02-01", 28, 100),
+        dispense("md-2", "sertraline", "2025-03-15", 27, 100),
+    )
+
+
+def early_refill_stockpiles():
+    # md-2 is handed over 20 days early: its supply runs [03-03, 04-02) (shifted), which covers the
+    # 14 days before md-3, and md-3 then runs [04-02, 05-02). Shifted: 120 covered / 128 days
+    # (02-01 → 06-09) = 0.9375; counted as handed over (union) it would be 100 / 128 = 0.78.
+    return bundle(
+        patient(),
+        mdd(),
+        dispense("md-1", "sertraline", "2025-02-01", 30, 100),  # → 03-03
+        dispense("md-2", "sertraline", "2025-02-11", 30, 100),  # as handed over → 03-13
+        dispense("md-3", "sertraline", "2025-03-27", 30, 100),  # gap 14 after 03-13 → 04-26
+        dispense("md-4", "sertraline", "2025-05-10", 30, 100),  # gap 14 after 04-26 → 06-09
+    )
+
+
+def dispenses_mixed_with_statement_no_pdc():
+    # Two sparse dispenses (alone: 50 / 64 = 0.78) merged with a statement: not dispenses only → no PDC.
+    return bundle(
+        patient(),
+        mdd(),
+        dispense("md-1", "sertraline", "2025-02-01", 30, 100),  # → 03-03
+        dispense("md-2", "sertraline", "2025-03-17", 20, 100),  # gap 14 → 04-06
+        statement("ms-sertraline", "sertraline", "2025-04-20", "2025-06-01", 100),  # gap 14
+    )
+
+
+def single_dispense_no_pdc():
+    return bundle(
+        patient(),
+        mdd(),
+        dispense("md-1", "sertraline", "2025-02-01", 90, 100),  # → 2025-05-02
+    )
+
+
+def ongoing_nonadherent_trial():
+    # 30-day supplies refilled every 44 days (two weeks late each month); the last runs past as_of.
+    # Window 2025-08-01 → 2026-01-01 = 153 days, covered 30+30+30+21 = 111: PDC 0.725. PHQ-9 20 → 19:
+    # non-response at an adequate dose for > 6 weeks, which would be `failed` if the supply had been taken.
+    return bundle(
+        patient(),
+        mdd(),
+        dispense("md-1", "sertraline", "2025-08-01", 30, 100),
+        dispense("md-2", "sertraline", "2025-09-14", 30, 100),
+        dispense("md-3", "sertraline", "2025-10-28", 30, 100),
+        dispense("md-4", "sertraline", "2025-12-11", 30, 100),
+        phq9("phq-1", "2025-07-25", 20),
+        phq9("phq-2", "2025-12-15", 19),
+    )
+
+
 def contained_medication():
     s = statement("ms-sertraline", None, "2025-02-01", "2025-05-01", 2, unit="{tbl}",
                   med={"text": "see contained"})
@@ -1303,6 +1379,12 @@ SCENARIOS = [
     request_supply_times_repeats,
     request_completed_default_30_days,
     dispense_days_supply,
+    pdc_exactly_80_percent,
+    pdc_just_below_80_percent,
+    early_refill_stockpiles,
+    dispenses_mixed_with_statement_no_pdc,
+    single_dispense_no_pdc,
+    ongoing_nonadherent_trial,
     contained_medication,
     transaction_urn_uuid_medication,
     entered_in_error_ignored,

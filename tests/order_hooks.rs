@@ -361,6 +361,21 @@ const ROWS: &[Row] = &[
         ],
     },
     Row {
+        file: "repeat-failed-ssri-class-after-nonadherent-fluoxetine",
+        why: "TRD met with two failed SSRIs and a non-adherent fluoxetine trial (PDC 0.762); a third SSRI drafted: the warning names the adherence problem",
+        cards: &[(
+            "warning",
+            "2 SSRI trials already failed: consider augmentation or referral instead of Escitalopram",
+        )],
+        checks: &[
+            ("/cards/0/detail", "~**Adherence:** Possible non-adherence"),
+            ("/cards/0/detail", "~dispensed supply covered 76 % of days"),
+            ("/cards/0/detail", "~`MedicationDispense/md-fluoxetine-3`"),
+            ("/cards/0/detail", "~review adherence first"),
+            ("#/cards/0/suggestions", "3"),
+        ],
+    },
+    Row {
         file: "repeat-class-other-class-silent",
         why: "TRD met with two failed SSRIs; an SNRI at an adequate dose is a class switch",
         cards: &[],

@@ -591,7 +591,7 @@ const SCENARIOS: &[Scenario] = &[
         why: "two 30-day dispenses 14 days apart merge into one trial; gap days carry no dose (60 d = 8.6 weeks)",
         status: "not-met",
         trials: &[
-            r#"sertraline start=2025-01-01 end=2025-03-16 weeks_at_adequate_dose=8.6 outcome=failed evidence=["MedicationDispense/md-1","MedicationDispense/md-2"]"#,
+            r#"sertraline start=2025-01-01 end=2025-03-16 weeks_at_adequate_dose=8.6 pdc=0.81 adherence_adequate=true outcome=failed evidence=["MedicationDispense/md-1","MedicationDispense/md-2"]"#,
         ],
         only_flags: true,
         json: &[("#/trials", "1")],
@@ -846,7 +846,7 @@ const SCENARIOS: &[Scenario] = &[
         why: "active request authored 2025-01-01, 30 d × (1 + 2 repeats) → 2025-04-01, supply long run out: ended",
         status: "not-met",
         trials: &[
-            "sertraline start=2025-01-01 end=2025-04-01 weeks_at_adequate_dose=12.9 outcome=failed",
+            "sertraline start=2025-01-01 end=2025-04-01 weeks_at_adequate_dose=12.9 pdc=null adherence_adequate=null outcome=failed",
         ],
         ..BASE
     },
@@ -865,9 +865,96 @@ const SCENARIOS: &[Scenario] = &[
         why: "three back-to-back 30-day dispenses = one 90-day trial (whenHandedOver + daysSupply)",
         status: "not-met",
         trials: &[
-            "sertraline start=2025-01-01 end=2025-04-01 weeks_at_adequate_dose=12.9 outcome=failed",
+            "sertraline start=2025-01-01 end=2025-04-01 weeks_at_adequate_dose=12.9 pdc=1 adherence_adequate=true outcome=failed",
         ],
         json: &[("#/trials", "1"), ("#/trials/0/evidence", "3")],
+        ..BASE
+    },
+    // ---------------------------------------------------------------- adherence (§3 pdc, §5, §7)
+    Scenario {
+        file: "pdc-exactly-80-percent",
+        why: "28-day dispenses 14 days apart: 56 of 70 days covered = PDC 0.80 exactly, adherent: the trial fails as usual",
+        status: "not-met",
+        trials: &[
+            r#"sertraline start=2025-02-01 end=2025-04-12 weeks_at_adequate_dose=8.0 pdc=0.8 adherence_adequate=true outcome=failed"#,
+        ],
+        only_flags: true,
+        only_recs: true,
+        ..BASE
+    },
+    Scenario {
+        file: "pdc-just-below-80-percent",
+        why: "55 of 69 days covered = PDC 0.797: non-adherent, so the ended trial is inadequate (pseudo-resistance), never failed",
+        status: "not-met",
+        trials: &[
+            "sertraline end=2025-04-11 weeks_at_adequate_dose=7.9 dose_adequate=true duration_adequate=true pdc=0.797 adherence_adequate=false outcome=inadequate",
+        ],
+        flags: &["possible-nonadherence"],
+        only_flags: true,
+        recs: &["verify-treatment-history"],
+        only_recs: true,
+        json: &[
+            ("/failed_adequate_trials", "0"),
+            (
+                "/flags/0/evidence",
+                r#"["MedicationDispense/md-1","MedicationDispense/md-2"]"#,
+            ),
+            ("/flags/0/detail", "~covered 79 % of days"),
+            ("/recommendations/0/rationale", "~80 %"),
+        ],
+        ..BASE
+    },
+    Scenario {
+        file: "early-refill-stockpiles",
+        why: "a refill 20 days early starts when the previous supply runs out and covers a later 14-day gap: 120/128 = 0.9375 (as handed over it would be 0.78)",
+        status: "not-met",
+        trials: &[
+            "sertraline start=2025-02-01 end=2025-06-09 weeks_at_adequate_dose=14.3 pdc=0.937 adherence_adequate=true outcome=failed",
+        ],
+        only_flags: true,
+        only_recs: true,
+        json: &[("#/trials", "1"), ("#/trials/0/evidence", "4")],
+        ..BASE
+    },
+    Scenario {
+        file: "dispenses-mixed-with-statement-no-pdc",
+        why: "two sparse dispenses (alone 0.78) merged with a statement: not dispenses only, so no PDC and no adherence judgement",
+        status: "not-met",
+        trials: &[
+            "sertraline start=2025-02-01 end=2025-06-01 weeks_at_adequate_dose=13.1 pdc=null adherence_adequate=null outcome=failed",
+        ],
+        only_flags: true,
+        only_recs: true,
+        json: &[("#/trials", "1"), ("#/trials/0/evidence", "3")],
+        ..BASE
+    },
+    Scenario {
+        file: "single-dispense-no-pdc",
+        why: "one 90-day dispense: a PDC needs at least two dispenses",
+        status: "not-met",
+        trials: &[
+            "sertraline start=2025-02-01 end=2025-05-02 pdc=null adherence_adequate=null outcome=failed",
+        ],
+        only_flags: true,
+        only_recs: true,
+        ..BASE
+    },
+    Scenario {
+        file: "ongoing-nonadherent-trial",
+        why: "refilled two weeks late every month, still running, non-response: PDC 111/153 = 0.725, never failed or indeterminate while non-adherent",
+        status: "not-met",
+        trials: &[
+            "sertraline start=2025-08-01 end=null weeks_at_adequate_dose=15.9 dose_adequate=true duration_adequate=true pdc=0.725 adherence_adequate=false measurement=non-response outcome=ongoing",
+        ],
+        flags: &["possible-nonadherence"],
+        only_flags: true,
+        recs: &["optimize-dose", "verify-treatment-history"],
+        only_recs: true,
+        json: &[
+            ("/failed_adequate_trials", "0"),
+            ("#/flags/0/evidence", "4"),
+            ("/flags/0/detail", "~covered 72 % of days"),
+        ],
         ..BASE
     },
     Scenario {

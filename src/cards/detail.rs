@@ -50,8 +50,8 @@ fn status_word(a: &Assessment) -> &'static str {
 }
 
 fn trial_rows(s: &mut String, trials: &[&Trial], kb: &KnowledgeBase) {
-    s.push_str("| Antidepressant | Dates | Max sustained dose (minimum adequate) | Weeks at adequate dose | Response | Outcome | Evidence |\n");
-    s.push_str("|---|---|---|---|---|---|---|\n");
+    s.push_str("| Antidepressant | Dates | Max sustained dose (minimum adequate) | Weeks at adequate dose | Adherence (dispenses) | Response | Outcome | Evidence |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|\n");
     for t in trials {
         let min = kb
             .ingredient(&t.ingredient)
@@ -61,7 +61,7 @@ fn trial_rows(s: &mut String, trials: &[&Trial], kb: &KnowledgeBase) {
             .map_or_else(|| "ongoing".to_string(), crate::dates::format_day);
         let _ = writeln!(
             s,
-            "| {} ({}) | {} → {} | {} ({}) | {:.1} | {} | {} | {} |",
+            "| {} ({}) | {} → {} | {} ({}) | {:.1} | {} | {} | {} | {} |",
             md_escape(&t.ingredient),
             md_escape(&t.class),
             crate::dates::format_day(t.start),
@@ -69,10 +69,26 @@ fn trial_rows(s: &mut String, trials: &[&Trial], kb: &KnowledgeBase) {
             mg(t.max_daily_dose_mg),
             mg(min),
             t.weeks_at_adequate_dose,
+            adherence(t, kb),
             serde_plain(&t.measurement),
             serde_plain(&t.outcome),
             refs(&t.evidence)
         );
+    }
+}
+
+/// The trial's PDC in plain words: "dispensed supply covered 77 % of days (below 80 %)"; "—" when the
+/// trial has no PDC (not made only of dispenses).
+fn adherence(t: &Trial, kb: &KnowledgeBase) -> String {
+    use crate::clinical::adherence::fmt_pct;
+    match (t.pdc, t.adherence_adequate) {
+        (Some(pdc), Some(false)) => format!(
+            "dispensed supply covered {} of days (below {})",
+            fmt_pct(pdc),
+            fmt_pct(kb.params().min_pdc)
+        ),
+        (Some(pdc), _) => format!("dispensed supply covered {} of days", fmt_pct(pdc)),
+        _ => "—".into(),
     }
 }
 

@@ -103,7 +103,8 @@ pub fn order_cards(
                 class,
                 failed,
                 alternatives,
-            } => cx.repeat_class(class, failed, alternatives),
+                adherence,
+            } => cx.repeat_class(class, failed, alternatives, adherence.as_ref()),
             FindingKind::BipolarMonotherapy { evidence } => cx.bipolar(evidence),
             FindingKind::DoseBelowMinimum {
                 daily_dose_mg,
@@ -333,6 +334,7 @@ impl Cx<'_> {
         class: &str,
         failed: &[crate::clinical::orders::FailedTrial],
         alternatives: &[RecommendationCode],
+        adherence: Option<&crate::clinical::Flag>,
     ) -> RenderedCard {
         let kind = CardKind::OrderRepeatFailedClass;
         let drug = self.name(&self.f.ingredient);
@@ -367,6 +369,15 @@ impl Cx<'_> {
                 format_day(t.start),
                 t.end.map_or_else(|| "ongoing".to_string(), format_day),
                 refs(&t.evidence)
+            );
+        }
+        if let Some(f) = adherence {
+            let _ = writeln!(
+                s,
+                "\n**Adherence:** {} ({}). Non-adherence, not resistance, may explain a poor response, and another {} trial would not address it: review adherence first.",
+                md_escape(&f.detail),
+                refs(&f.evidence),
+                md_escape(class)
             );
         }
         let st = &self.a.staging;

@@ -3,6 +3,8 @@
 //!
 //! Decisions where the contract is silent:
 //! - Flags about trials receive only the trials of the episode window (the caller filters).
+//! - `possible-nonadherence` is one flag for every non-adherent trial of the window; its evidence is
+//!   their dispenses, its detail each trial's PDC.
 //! - `no-mdd-diagnosis` has no evidence (it is raised by an absence).
 //! - A Condition in the bipolar category raises only `bipolar-spectrum`, never a `comorbid-*` flag
 //!   (§7: cyclothymia raises only `bipolar-spectrum`).
@@ -21,6 +23,7 @@ use std::collections::BTreeSet;
 use crate::fhir::record::{ConditionFact, ProcedureFact};
 use crate::knowledge::{ConditionCategory, Params, ProcedureKind};
 
+use super::adherence::fmt_pct;
 use super::episode::{active_with, bipolar, in_window};
 use super::exposures::{Clipped, Day, Run, date, day, runs};
 use super::measurement::Scores;
@@ -218,6 +221,37 @@ pub fn flags(input: &FlagInput<'_, '_>) -> Vec<Flag> {
             format!(
                 "Daily dose unknown for {}: adequacy of the trial cannot be confirmed.",
                 join(&names)
+            ),
+        );
+    }
+
+    let nonadherent: Vec<&AssessedTrial<'_>> = input
+        .trials
+        .iter()
+        .filter(|t| t.trial.adherence_adequate == Some(false))
+        .collect();
+    if !nonadherent.is_empty() {
+        let desc: Vec<String> = nonadherent
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} from {}: dispensed supply covered {} of days",
+                    t.trial.ingredient,
+                    crate::dates::format_day(t.trial.start),
+                    t.trial.pdc.map_or_else(|| "?".into(), fmt_pct),
+                )
+            })
+            .collect();
+        push(
+            FlagCode::PossibleNonadherence,
+            nonadherent
+                .iter()
+                .flat_map(|t| t.trial.evidence.clone())
+                .collect(),
+            format!(
+                "Possible non-adherence (below {} of days covered): {}.",
+                fmt_pct(p.min_pdc),
+                desc.join("; ")
             ),
         );
     }

@@ -7,12 +7,14 @@
 //! 3. [`combination`]: combination vs cross-taper switch (§3).
 //! 4. [`augmentation`]: augmentation agents and combinations, adequacy, outcome (§3, §4).
 //! 5. [`episode`]: the episode window; only trials (and augmentations) reaching it count (§3).
-//! 6. [`measurement`], [`outcome`]: baseline / follow-up, response, trial outcome (§4, §5).
+//! 6. [`measurement`], [`adherence`], [`outcome`]: baseline / follow-up, response, adherence from
+//!    dispenses (PDC), trial outcome (§3, §4, §5).
 //! 7. [`status`], [`flags`], [`staging`], [`recommendations`] (§6–§9).
 //!
 //! The output lists only the trials and augmentations of the episode window (all of them when the
 //! onset is unknown or there is no episode): the list is what counts, and what cards show.
 
+pub mod adherence;
 pub mod augmentation;
 pub mod combination;
 pub mod episode;

@@ -141,6 +141,11 @@ pub struct Trial {
     /// `null` when the dose is unknown.
     pub dose_adequate: Option<bool>,
     pub duration_adequate: bool,
+    /// Proportion of days covered by the dispensed supply (PQA method, rounded down to 3 decimals);
+    /// `null` unless the trial is made only of MedicationDispenses (at least 2).
+    pub pdc: Option<f64>,
+    /// `pdc` ≥ `min_pdc`; `null` when `pdc` is null. A non-adherent trial is never failed.
+    pub adherence_adequate: Option<bool>,
     pub measurement: Measurement,
     pub outcome: Outcome,
     /// How the medication was mapped to its ingredient (`rxnorm-ingredient`, `rxnorm-product`, `atc`, `text`).
@@ -211,6 +216,7 @@ pub enum FlagCode {
     SubtherapeuticDose,
     InsufficientDuration,
     DoseUnknown,
+    PossibleNonadherence,
     SubstanceUse,
     ThyroidDisorder,
     ComorbidPtsd,
@@ -223,7 +229,7 @@ pub enum FlagCode {
     PriorEsketamine,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Flag {
     pub code: FlagCode,
     /// FHIR references that raised the flag.

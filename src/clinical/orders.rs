@@ -7,7 +7,8 @@
 //!   such a draft with an MAOI exposure current or ended 0–washout days ago; other drafts count as
 //!   current. Pairs and washouts come from [`super::interaction::washout_days`] (the flag's rule).
 //! - `RepeatFailedClass`: status `met` and the draft starts another trial of an antidepressant class
-//!   with ≥ `order_class_failed_trials` failed trials (distinct ingredients with outcome `failed`).
+//!   with ≥ `order_class_failed_trials` failed trials (distinct ingredients with outcome `failed`);
+//!   the assessment's `possible-nonadherence` flag rides along as context (§7, issue 19).
 //! - `BipolarMonotherapy`: `bipolar-spectrum` and a draft antidepressant without a mood stabiliser
 //!   or antipsychotic among the current exposures or any draft (this one included: a combination
 //!   product such as olanzapine/fluoxetine protects itself).
@@ -36,7 +37,7 @@ use std::collections::BTreeMap;
 use time::Date;
 
 use super::exposures::{self, day};
-use super::model::{Assessment, FlagCode, Outcome, Priority, RecommendationCode, Status};
+use super::model::{Assessment, Flag, FlagCode, Outcome, Priority, RecommendationCode, Status};
 use crate::dates::{add_days, days_between};
 use crate::fhir::reader::DraftOrder;
 use crate::fhir::record::PatientRecord;
@@ -83,6 +84,9 @@ pub enum FindingKind {
         class: String,
         failed: Vec<FailedTrial>,
         alternatives: Vec<RecommendationCode>,
+        /// The assessment's `possible-nonadherence` flag, when raised: context for the warning
+        /// (a poor response may be non-adherence, which another trial of the class would not fix).
+        adherence: Option<Flag>,
     },
     BipolarMonotherapy {
         /// Evidence of the `bipolar-spectrum` flag.
@@ -328,10 +332,16 @@ fn repeat_failed_class(
         .filter(|r| r.priority == Priority::Routine && ALTERNATIVES.contains(&r.code))
         .map(|r| r.code)
         .collect();
+    let adherence = a
+        .flags
+        .iter()
+        .find(|f| f.code == FlagCode::PossibleNonadherence)
+        .cloned();
     Some(FindingKind::RepeatFailedClass {
         class: class.to_string(),
         failed,
         alternatives,
+        adherence,
     })
 }
 

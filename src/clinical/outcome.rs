@@ -14,6 +14,7 @@
 use crate::fhir::record::MatchedBy;
 use crate::knowledge::Params;
 
+use super::adherence::adherence;
 use super::exposures::date;
 use super::measurement::{Measured, Scores, measure};
 use super::model::{DoseSegment, Measurement, Outcome, Trial};
@@ -47,12 +48,14 @@ pub fn assess_trial<'a>(course: Course<'a>, scores: &Scores<'a>, p: &Params) -> 
         Some(_) => weeks_at_adequate >= p.min_adequate_weeks,
         None => total_weeks >= p.min_adequate_weeks,
     };
+    let (pdc, adherence_adequate) = adherence(&course, p);
     let measured = measure(scores, course.start, course.eff_end, p);
     let outcome = outcome(
         course.ended,
         course.adverse_stop(),
         dose_adequate,
         duration_adequate,
+        adherence_adequate,
         measured.measurement,
     );
     let trial = Trial {
@@ -65,6 +68,8 @@ pub fn assess_trial<'a>(course: Course<'a>, scores: &Scores<'a>, p: &Params) -> 
         weeks_at_adequate_dose: round1(weeks_at_adequate),
         dose_adequate,
         duration_adequate,
+        pdc,
+        adherence_adequate,
         measurement: measured.measurement,
         outcome,
         matched_by: course
@@ -93,24 +98,27 @@ pub fn assess_trial<'a>(course: Course<'a>, scores: &Scores<'a>, p: &Params) -> 
     }
 }
 
-/// §5, in order.
+/// §5, in order. A non-adherent trial (`adherence_adequate == Some(false)`) is never failed or
+/// indeterminate: ended, it is inadequate (pseudo-resistance); running, it is ongoing.
 pub fn outcome(
     ended: bool,
     adverse_stop: bool,
     dose_adequate: Option<bool>,
     duration_adequate: bool,
+    adherence_adequate: Option<bool>,
     measurement: Measurement,
 ) -> Outcome {
     let judged = ended || matches!(measurement, Measurement::NonResponse | Measurement::Partial);
+    let adherent = adherence_adequate != Some(false);
     if ended && !duration_adequate && adverse_stop {
         Outcome::Intolerant
     } else if measurement == Measurement::Response {
         Outcome::Responded
-    } else if duration_adequate && dose_adequate == Some(true) && judged {
+    } else if duration_adequate && dose_adequate == Some(true) && adherent && judged {
         Outcome::Failed
-    } else if duration_adequate && dose_adequate.is_none() && judged {
+    } else if duration_adequate && dose_adequate.is_none() && adherent && judged {
         Outcome::Indeterminate
-    } else if ended && (dose_adequate == Some(false) || !duration_adequate) {
+    } else if ended && (dose_adequate == Some(false) || !duration_adequate || !adherent) {
         Outcome::Inadequate
     } else {
         Outcome::Ongoing
@@ -146,56 +154,81 @@ mod tests {
     fn outcome_order() {
         use Measurement::*;
         assert_eq!(
-            outcome(true, true, Some(true), false, NonResponse),
+            outcome(true, true, Some(true), false, None, NonResponse),
             Outcome::Intolerant
         );
         assert_eq!(
-            outcome(true, true, Some(true), true, NonResponse),
+            outcome(true, true, Some(true), true, None, NonResponse),
             Outcome::Failed
         );
         assert_eq!(
-            outcome(true, false, Some(true), false, Response),
+            outcome(true, false, Some(true), false, None, Response),
             Outcome::Responded
         );
         assert_eq!(
-            outcome(false, false, Some(true), true, Response),
+            outcome(false, false, Some(true), true, None, Response),
             Outcome::Responded
         );
         assert_eq!(
-            outcome(true, false, Some(true), true, Unmeasured),
+            outcome(true, false, Some(true), true, None, Unmeasured),
             Outcome::Failed
         );
         assert_eq!(
-            outcome(false, false, Some(true), true, Partial),
+            outcome(false, false, Some(true), true, None, Partial),
             Outcome::Failed
         );
         assert_eq!(
-            outcome(false, false, Some(true), true, Unmeasured),
+            outcome(false, false, Some(true), true, None, Unmeasured),
             Outcome::Ongoing
         );
         assert_eq!(
-            outcome(true, false, None, true, Unmeasured),
+            outcome(true, false, None, true, None, Unmeasured),
             Outcome::Indeterminate
         );
         assert_eq!(
-            outcome(false, false, None, true, NonResponse),
+            outcome(false, false, None, true, None, NonResponse),
             Outcome::Indeterminate
         );
         assert_eq!(
-            outcome(false, false, None, true, Unmeasured),
+            outcome(false, false, None, true, None, Unmeasured),
             Outcome::Ongoing
         );
         assert_eq!(
-            outcome(true, false, Some(false), false, NonResponse),
+            outcome(true, false, Some(false), false, None, NonResponse),
             Outcome::Inadequate
         );
         assert_eq!(
-            outcome(true, false, Some(true), false, NonResponse),
+            outcome(true, false, Some(true), false, None, NonResponse),
             Outcome::Inadequate
         );
         assert_eq!(
-            outcome(false, false, Some(false), false, NonResponse),
+            outcome(false, false, Some(false), false, None, NonResponse),
             Outcome::Ongoing
+        );
+        // Not adherent: never failed or indeterminate; inadequate once ended, else ongoing.
+        assert_eq!(
+            outcome(true, false, Some(true), true, Some(false), NonResponse),
+            Outcome::Inadequate
+        );
+        assert_eq!(
+            outcome(true, false, None, true, Some(false), Unmeasured),
+            Outcome::Inadequate
+        );
+        assert_eq!(
+            outcome(false, false, Some(true), true, Some(false), NonResponse),
+            Outcome::Ongoing
+        );
+        assert_eq!(
+            outcome(false, false, None, true, Some(false), Partial),
+            Outcome::Ongoing
+        );
+        assert_eq!(
+            outcome(true, false, Some(true), true, Some(false), Response),
+            Outcome::Responded
+        );
+        assert_eq!(
+            outcome(true, false, Some(true), true, Some(true), NonResponse),
+            Outcome::Failed
         );
     }
 

@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 
 use crate::knowledge::{DrugClass, Params};
 
+use super::adherence::fmt_pct;
 use super::augmentation::AssessedAugmentation;
 use super::model::{
     AugmentationOutcome, FlagCode, Measurement, Priority, Recommendation, RecommendationCode,
@@ -139,10 +140,22 @@ pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
                 p.min_failed_trials
             ),
         ));
-    } else if has(FlagCode::DoseUnknown) && !met {
+    } else if (has(FlagCode::DoseUnknown) || has(FlagCode::PossibleNonadherence)) && !met {
+        let mut why = Vec::new();
+        if has(FlagCode::DoseUnknown) {
+            why.push("the daily dose of at least one trial in this episode is unknown".to_string());
+        }
+        if has(FlagCode::PossibleNonadherence) {
+            why.push(format!(
+                "the dispensed supply of at least one trial covered less than {} of days (non-adherence, not resistance, may explain a poor response)",
+                fmt_pct(p.min_pdc)
+            ));
+        }
+        let mut why = why.join("; and ");
+        why[..1].make_ascii_uppercase();
         out.push((
             R::VerifyTreatmentHistory,
-            "The daily dose of at least one trial in this episode is unknown: verify the treatment history.".into(),
+            format!("{why}: verify the treatment history."),
         ));
     }
 

@@ -526,6 +526,12 @@ fn validate_params(p: &Params) -> Result<(), KbError> {
     if !(p.partial_response_pct > 0.0 && p.partial_response_pct < p.response_pct) {
         return bad("partial_response_pct must be in (0, response_pct)");
     }
+    if !(p.min_pdc > 0.0 && p.min_pdc <= 1.0) {
+        return bad("min_pdc must be in (0, 1]");
+    }
+    if p.pdc_min_dispenses == 0 {
+        return bad("pdc_min_dispenses must be at least 1");
+    }
     let non_neg_f = [
         ("min_adequate_weeks", p.min_adequate_weeks),
         ("min_augmentation_weeks", p.min_augmentation_weeks),

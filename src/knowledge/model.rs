@@ -216,6 +216,10 @@ pub struct Params {
     pub response_pct: f64,
     pub partial_response_pct: f64,
     pub min_augmentation_weeks: f64,
+    /// Adherence: the proportion of days covered at or above which a dispense-only trial is adherent (§3: 0.8).
+    pub min_pdc: f64,
+    /// Adherence: dispenses a trial needs (and nothing else) to have a PDC (§3: 2).
+    pub pdc_min_dispenses: u32,
     /// Days a dose must be held to count as the trial's max dose (§3: 14).
     pub dose_hold_days: i64,
     /// Combination vs switch: the first drug still running this many days after the second starts (§3: 28).

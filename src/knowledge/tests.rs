@@ -30,6 +30,8 @@ fn embedded_loads_with_version_and_params() {
     assert_eq!(p.response_pct, 50.0);
     assert_eq!(p.partial_response_pct, 25.0);
     assert_eq!(p.min_augmentation_weeks, 4.0);
+    assert_eq!(p.min_pdc, 0.8);
+    assert_eq!(p.pdc_min_dispenses, 2);
     assert_eq!(p.dose_hold_days, 14);
     assert_eq!(p.combination_overlap_days, 28);
     assert_eq!(p.min_augmentation_overlap_days, 14);
