@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The repository stands on its own: nothing in src tests benches scripts examples .ci may reach a
 # file outside it. Fails (exit 1), naming file, line and rule, on:
-#   1. an absolute path of a development machine (/work/, /root/, /home/) or the team folder that
-#      sat beside the repository (../shared, or "shared" as a quoted path component);
+#   1. an absolute path of a development machine (under the work, root or home folders) or the
+#      team folder that sat beside the repository (a sibling "shared", also as a quoted component);
 #   2. a relative path starting with ../ that, resolved from the directory of the file it is
 #      written in (how include_str! reads it), leaves the repository;
 #   3. a ../ climbing out of a joined base, e.g. format!("{root}/../x") or
@@ -29,7 +29,7 @@ report() {
 # Rule 1.
 while IFS= read -r hit; do
   report "${hit%%:*}:$(cut -d: -f2 <<<"$hit")" "absolute or outside path: $(cut -d: -f3- <<<"$hit" | sed 's/^[[:space:]]*//')"
-done < <(grep -rnIE --exclude-dir=target "/work/|/root/|/home/|\.\./shared|[\"']shared[\"']" "${dirs[@]}" | grep -v "^$self:" || true)
+done < <(grep -rnIE --exclude-dir=target "/(work|root|home)/|\.\./shared|[\"']shared[\"']" "${dirs[@]}" | grep -v "^$self:" || true)
 
 # Rule 2: every run of ../ that starts a path (not preceded by a word character, '.' or '/').
 while IFS= read -r hit; do

@@ -507,8 +507,7 @@ fn load_drugs(text: &str, idx: &mut Index) -> Result<(), KbError> {
     Ok(())
 }
 
-// standalone-ok: the doc comment names the refused forms; it reads nothing.
-/// A citation of a document outside the repository (`../shared/…`, `reference/…`, `design/…`), if any:
+/// A citation of a document outside the repository (`../…`, `reference/…`, `design/…`), if any:
 /// every citation must be readable from the repository itself.
 fn outside_reference(text: &str) -> Option<&str> {
     text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ';' | ',' | '`'))

@@ -268,7 +268,7 @@ fn every_row_cites_in_repository_sources_and_stays_unreviewed() {
     assert_has(&m, &["drugs.toml", "alpha", "checked_against is required"]);
     let m = drugs_err(&ad_row("alpha", "").replace(
         "source = \"test\"",
-        "source = \"../shared/reference/trd-clinical-knowledge.md §2.1\"", // standalone-ok: a bad citation the loader must refuse
+        "source = \"../outside/trd-clinical-knowledge.md §2.1\"",
     ));
     assert_has(&m, &["drugs.toml", "alpha", "outside the repository"]);
 }
