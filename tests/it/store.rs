@@ -2,8 +2,7 @@
 //! PostgreSQL database per test (`postgres::*`, see `tests/common/pg.rs`). Same cases, same
 //! expectations: that is what "the memory store behaves like PostgreSQL" means.
 
-#[path = "common/pg.rs"]
-mod pg;
+use crate::common::pg;
 
 use std::time::Duration;
 
@@ -628,7 +627,7 @@ macro_rules! store_cases {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let Some(db) = crate::pg::TestDb::create().await else { return };
+                    let Some(db) = crate::common::pg::TestDb::create().await else { return };
                     let store = trd_cds::store::Store::postgres(db.url(), 4)
                         .await
                         .expect("connect and migrate");

@@ -1,9 +1,7 @@
 //! Limits on hostile input, over real HTTP: JSON depth, prefetch keys, Bundle entries, body size,
 //! compressed bodies, header size and the request deadline (408 for a slow client). Every refusal is an OperationOutcome, never a 5xx crash.
 
-mod common {
-    pub mod app;
-}
+use crate::common;
 
 use common::app::{patient_view, prefetch_with, searchset, spawn_app};
 use serde_json::Value;

@@ -8,10 +8,7 @@
 //! - feedback joins the audited card, and the summary counts it;
 //! - SIGTERM drains the audit queue before the process exits.
 
-mod common {
-    pub mod app;
-    pub mod pg;
-}
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;

@@ -14,10 +14,8 @@
 //! - `async_mode_under_plain_load` (ignored: whether rows are lost depends on timing): run it a
 //!   few times with `--ignored` to see the asynchronous mode lose rows without any lock.
 
-#[path = "common/app.rs"]
-mod app;
-#[path = "common/pg.rs"]
-mod pg;
+use crate::common::app;
+use crate::common::pg;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};

@@ -1,11 +1,7 @@
 //! Hostile-input probes of the whole service over real HTTP (issue 13): every spelling of a
 //! protected path, with JWT checks on as in production. See docs/security.md (threat model).
 
-mod common {
-    pub mod app;
-    pub mod jwt;
-    pub mod raw;
-}
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -2,11 +2,7 @@
 //! ES384 and RS384, one negative test per rule, key rotation through a JWKS URL, CORS, and a log
 //! capture that proves no token, JWT or patient id is logged.
 
-mod common {
-    pub mod app;
-    pub mod jwt;
-    pub mod pg;
-}
+use crate::common;
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -622,39 +618,10 @@ async fn cors_allow_list() {
     );
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn logs_of_full_requests_hold_no_token_jwt_or_patient_id() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "trd_cds=trace,actix_web=debug,actix_http=debug,actix_server=debug",
-        ))
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    // The app's workers run on other threads: a process-wide subscriber (this test binary).
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    // The process-wide capture (the app's workers log on other threads).
+    common::logs::captured();
 
     let app = app().await;
     let patient = "patient-7c1e-SECRET";
@@ -692,7 +659,7 @@ async fn logs_of_full_requests_hold_no_token_jwt_or_patient_id() {
     );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = common::logs::text();
     assert!(
         logs.contains("client JWT refused"),
         "reasons are logged:\n{logs}"

@@ -1,8 +1,6 @@
 //! Black-box tests of the HTTP API: the real app on a random port, real HTTP.
 
-mod common {
-    pub mod app;
-}
+use crate::common;
 
 use common::app::{patient_view, prefetch_with, searchset, shared, spawn_app};
 use serde_json::Value;

@@ -3,14 +3,10 @@
 //! stub servers for pagination, the page cap, the deadline, 401, OperationOutcome and `null`
 //! prefetch, the allow-list, and the token's absence from logs and answers.
 
-mod common {
-    pub mod app;
-    pub mod fhir_server;
-}
+use crate::common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+
 use std::time::{Duration, Instant};
 
 use common::app::{TestApp, spawn_app};
@@ -43,37 +39,8 @@ const KEYS: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Everything the service logs in this test binary (all tests, TRACE), to search for tokens.
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || LogSink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        buf
-    })
-    .clone()
-}
-
-struct LogSink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogSink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn log_text() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+    common::logs::text()
 }
 
 fn assert_no_token_logged() {
@@ -259,7 +226,7 @@ async fn fetch_all(http: &reqwest::Client, base: &str, tok: &str, rel: &str) -> 
 
 #[tokio::test]
 async fn without_prefetch_the_real_fhir_server_gives_the_same_assessment() {
-    logs();
+    common::logs::captured();
     let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-data");
     let files = [
         format!("{samples}/pysynthea-generated/mdd-gad-3ssri_Penni_Lubowitz_57e70413.json"),
@@ -379,7 +346,7 @@ async fn without_prefetch_the_real_fhir_server_gives_the_same_assessment() {
 
 #[tokio::test]
 async fn searchset_pages_are_followed_with_the_token() {
-    logs();
+    common::logs::captured();
     let stub = Stub::start(StubBehaviour {
         resources: trd_resources(),
         page_size: 1,
@@ -433,7 +400,7 @@ async fn searchset_pages_are_followed_with_the_token() {
 
 #[tokio::test]
 async fn the_page_cap_gives_cards_with_a_data_issue() {
-    logs();
+    common::logs::captured();
     let mut resources = trd_resources();
     resources.extend(filler_conditions(10));
     let stub = Stub::start(StubBehaviour {
@@ -465,7 +432,7 @@ async fn the_page_cap_gives_cards_with_a_data_issue() {
 
 #[tokio::test]
 async fn a_slow_server_is_cut_at_the_deadline() {
-    logs();
+    common::logs::captured();
     let stub = Stub::start(StubBehaviour {
         resources: trd_resources(),
         delay: Duration::from_secs(10),
@@ -510,7 +477,7 @@ async fn a_slow_server_is_cut_at_the_deadline() {
 
 #[tokio::test]
 async fn refused_access_is_412_naming_the_keys() {
-    logs();
+    common::logs::captured();
     for code in [401u16, 403, 404] {
         let stub = Stub::start(StubBehaviour {
             status: Some(code),
@@ -544,7 +511,7 @@ async fn refused_access_is_412_naming_the_keys() {
 
 #[tokio::test]
 async fn an_operation_outcome_in_prefetch_is_fetched_again() {
-    logs();
+    common::logs::captured();
     let resources = trd_resources();
     let stub = Stub::start(StubBehaviour {
         resources: resources.clone(),
@@ -581,7 +548,7 @@ async fn an_operation_outcome_in_prefetch_is_fetched_again() {
 
 #[tokio::test]
 async fn null_prefetch_fetches_nothing() {
-    logs();
+    common::logs::captured();
     let stub = Stub::start(StubBehaviour {
         resources: trd_resources(),
         ..Default::default()
@@ -603,7 +570,7 @@ async fn null_prefetch_fetches_nothing() {
 
 #[tokio::test]
 async fn servers_off_the_allow_list_are_never_contacted() {
-    logs();
+    common::logs::captured();
     let stub = Stub::start(StubBehaviour {
         resources: trd_resources(),
         ..Default::default()
@@ -659,7 +626,7 @@ async fn servers_off_the_allow_list_are_never_contacted() {
 
 #[tokio::test]
 async fn a_paginated_prefetch_bundle_is_completed() {
-    logs();
+    common::logs::captured();
     let resources = trd_resources();
     let stub = Stub::start(StubBehaviour {
         resources: resources.clone(),
@@ -739,7 +706,7 @@ async fn fetching_is_logged_without_the_token() {
         ..Default::default()
     })
     .await;
-    logs();
+    common::logs::captured();
     let app = app_for(&stub.base, &[]).await;
     let (s, _) = call(
         &app,
@@ -844,7 +811,7 @@ async fn measure_added_latency() {
 /// requested; the key is reported incomplete.
 #[tokio::test]
 async fn encoded_dot_segments_in_next_links_are_not_followed() {
-    logs();
+    common::logs::captured();
     let resources = trd_resources();
     let stub = Stub::start(StubBehaviour {
         resources: resources.clone(),
@@ -894,7 +861,7 @@ async fn encoded_dot_segments_in_next_links_are_not_followed() {
 /// the field, before any request.
 #[tokio::test]
 async fn a_patient_id_that_is_not_a_fhir_id_is_400_before_any_fetch() {
-    logs();
+    common::logs::captured();
     let stub = Stub::start(StubBehaviour {
         resources: trd_resources(),
         ..Default::default()
@@ -924,7 +891,7 @@ async fn a_patient_id_that_is_not_a_fhir_id_is_400_before_any_fetch() {
 /// The same absolute reference under the call's fhirServer is the patient's.
 #[tokio::test]
 async fn a_subject_on_another_server_is_a_data_issue_not_the_patient() {
-    logs();
+    common::logs::captured();
     let stub = Stub::start(StubBehaviour::default()).await;
     let app = app_for(&stub.base, &[]).await;
     let resources = trd_resources();

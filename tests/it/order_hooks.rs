@@ -10,9 +10,7 @@
 //! contain the text); `checks` are `(pointer, expected)` on the response JSON: `expected` is JSON,
 //! or `~text` for "a string containing text"; a pointer starting with `#` checks an array length.
 
-mod common {
-    pub mod app;
-}
+use crate::common;
 
 use std::path::Path;
 

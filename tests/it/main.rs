@@ -1,0 +1,23 @@
+//! The integration tests, as one test binary (`cargo test --test it`; one module per area, e.g.
+//! `cargo test --test it auth::`). One binary links the crate once instead of once per file:
+//! see README "Building and testing" for the measured build times.
+
+mod common;
+
+mod audit_durability;
+mod auth;
+mod cli_never_panics;
+mod ehr_shapes;
+mod fhir_fetch;
+mod fuzz_parsers;
+mod http_api;
+mod limits;
+mod metamorphic;
+mod openapi_sync;
+mod order_hooks;
+mod persistence_http;
+mod sample_data;
+mod scenarios;
+mod security;
+mod shutdown;
+mod store;
