@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate knowledge/conditions.json and knowledge/products.json.
+"""Generate knowledge/conditions.json, knowledge/procedures.json and knowledge/products.json.
 
 Inputs (all in the repository by default)
   * the VSAC value sets in knowledge/valuesets/ (provenance in its README; another folder with --valuesets DIR);
@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CPT = "http://www.ama-assn.org/go/cpt"
 
 # ----------------------------------------------------------------------------------------------------------------
 # Condition categories from value sets (clinical-rules §6-§7; knowledge/valuesets/README.md).
@@ -41,6 +42,11 @@ VALUE_SET_CATEGORIES = [
     ("2.16.840.1.113883.3.464.1003.117.12.1015", "hyperthyroidism"),
     ("2.16.840.1.113762.1.4.1029.296", "hyperthyroidism"),
     ("2.16.840.1.113762.1.4.1248.130", "suicide-risk"),
+]
+# Procedure kinds from value sets (clinical-rules §1, §7). The add-on, family and group psychotherapy CPT codes §1 adds
+# to this set are not in any copied value set: they are hand rows in codes.toml (the loader refuses a code in both).
+PROCEDURE_VALUE_SETS = [
+    ("2.16.840.1.113883.3.526.3.1496", "psychotherapy"),  # Psych Visit Psychotherapy: CPT 90832/90834/90837 + SNOMED
 ]
 DERIVED_FILE = "derived-ptsd-adhd-subsets.json"
 DERIVED_CATEGORIES = [("ptsd", "ptsd"), ("adhd", "adhd")]
@@ -382,6 +388,42 @@ def gen_conditions(value_sets: dict[str, dict], vs_dir: str, summary: list[str])
     }
 
 
+def gen_procedures(value_sets: dict[str, dict], summary: list[str]) -> dict:
+    """Procedure codes -> kind from the procedure value sets (CPT and SNOMED CT only)."""
+    rows: dict[tuple[str, str], dict] = {}
+    used = []
+    dropped = Counter()
+    for oid, kind in PROCEDURE_VALUE_SETS:
+        vs = value_sets[oid]
+        used.append({"oid": oid, "title": vs.get("title"), "version": vs.get("version"), "rule": kind})
+        for c in vs["expansion"]["contains"]:
+            if c["system"] not in (CPT, SNOMED):
+                dropped[f"unsupported system {c['system']}"] += 1
+                continue
+            key = (c["system"], c["code"].strip())
+            if key in rows and rows[key]["kind"] != kind:
+                raise SystemExit(f"procedure code {key} is both {rows[key]['kind']} and {kind}")
+            row = rows.setdefault(key, {"system": key[0], "code": key[1], "kind": kind, "display": c["display"],
+                                        "sources": []})
+            if oid not in row["sources"]:
+                row["sources"].append(oid)
+    out = [rows[k] for k in sorted(rows)]
+    per_kind = Counter(r["kind"] for r in out)
+    summary.append(f"procedures: {len(out)} codes")
+    for kind in sorted(per_kind):
+        summary.append(f"  {kind:22} {per_kind[kind]}")
+    for reason, n in sorted(dropped.items()):
+        summary.append(f"  dropped {n:4} {reason}")
+    return {
+        "generated_by": "scripts/gen_knowledge.py",
+        "note": "GENERATED from the VSAC value sets listed below; do not edit by hand (see knowledge/README.md). "
+                "Hand-authored procedure codes (ECT, TMS, esketamine, psychotherapy add-on/family/group CPT) are in "
+                "codes.toml.",
+        "value_sets": used,
+        "codes": out,
+    }
+
+
 def gen_products(value_sets: dict[str, dict], samples: dict[str, tuple[str, str]], extra: dict, names: Names,
                  summary: list[str]) -> dict:
     candidates: dict[str, dict] = {}  # rxcui -> {"display", "sources"}
@@ -551,10 +593,13 @@ def main(argv: list[str]) -> int:
     summary: list[str] = [f"value sets: {len(value_sets)} from {os.path.normpath(vs_dir)}; "
                           f"sample-data RxNorm codes: {len(samples)}"]
     conditions = gen_conditions(value_sets, vs_dir, summary)
+    procedures = gen_procedures(value_sets, summary)
     products = gen_products(value_sets, samples, extra, names, summary)
 
     changed = False
-    for fname, obj, key in [("conditions.json", conditions, "codes"), ("products.json", products, "products")]:
+    outputs = [("conditions.json", conditions, "codes"), ("procedures.json", procedures, "codes"),
+               ("products.json", products, "products")]
+    for fname, obj, key in outputs:
         text = dump_json(obj, key)
         path = os.path.join(args.out, fname)
         old = open(path, encoding="utf-8").read() if os.path.exists(path) else None

@@ -430,6 +430,51 @@ def prior_tms():
     )
 
 
+# Psychotherapy (clinical-rules §1, §7 `prior-psychotherapy`, §9 `add-psychotherapy`).
+
+
+def psychotherapy_in_episode():
+    # CBT sessions in the episode: a value-set CPT code (90834), an add-on code (90836, §1 hand row) and a SNOMED
+    # code (Psychotherapy - cognitive, 183383008): three sessions, the latest 2025-06-10; no add-psychotherapy.
+    return bundle(
+        *met_background(),
+        procedure("proc-pt-1", CPT, "90834", "2025-03-04"),
+        procedure("proc-pt-2", CPT, "90836", "2025-04-01"),
+        procedure("proc-pt-3", SNOMED, "183383008", "2025-06-10"),
+    )
+
+
+def psychotherapy_before_episode():
+    # Group psychotherapy (90853) in 2024, before the episode's onset 2025-01-01: not this episode's therapy, so
+    # no prior-psychotherapy and add-psychotherapy is still recommended.
+    return bundle(*met_background(), procedure("proc-pt-old", CPT, "90853", "2024-10-01"))
+
+
+def psychotherapy_not_done():
+    # A session recorded as not-done (patient did not attend) and one in preparation never count (§1: completed
+    # only); neither is a data issue (a valid status, not a malformed value).
+    return bundle(
+        *met_background(),
+        procedure("proc-pt-missed", CPT, "90837", "2025-05-01", status="not-done"),
+        procedure("proc-pt-planned", CPT, "90837", "2025-12-15", status="preparation"),
+    )
+
+
+def possible_without_psychotherapy():
+    # Status possible (one failed trial + one of unknown dose) and no session: add-psychotherapy after
+    # verify-treatment-history; a family session (90847) after as_of does not count.
+    return bundle(
+        patient(),
+        mdd(),
+        statement("ms-sertraline", "sertraline", "2025-01-15", "2025-04-15", 100),
+        statement("ms-escitalopram", "escitalopram", "2025-04-20", "2025-07-20", None),
+        phq9("phq-1", "2025-01-10", 20),
+        phq9("phq-2", "2025-04-10", 18),
+        phq9("phq-3", "2025-07-15", 17),
+        procedure("proc-pt-future", CPT, "90847", "2026-02-01"),
+    )
+
+
 def prior_esketamine_hcpcs():
     return bundle(*met_background(ser_mg=200, esc_mg=20), procedure("proc-esk", HCPCS, "G2082", "2025-10-01"))
 
@@ -1427,6 +1472,10 @@ SCENARIOS = [
     contradictory_emsam_tablet_is_a_data_issue,
     maoi_course_split_in_two_records,
     esketamine_course_split_in_two_records,
+    psychotherapy_in_episode,
+    psychotherapy_before_episode,
+    psychotherapy_not_done,
+    possible_without_psychotherapy,
 ]
 
 

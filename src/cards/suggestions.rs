@@ -30,6 +30,7 @@ fn label(code: R, a: &Assessment) -> String {
         R::VerifyTreatmentHistory => {
             "Verify doses, durations and adherence of past antidepressant trials".into()
         }
+        R::AddPsychotherapy => "Add an evidence-based psychological therapy (CBT, behavioural activation or interpersonal therapy) to medication".into(),
         R::AugmentAntipsychotic => "Augment with an antipsychotic".into(),
         R::AugmentLithium => "Augment with lithium".into(),
         R::SwitchClass => "Switch to an antidepressant of a different class".into(),

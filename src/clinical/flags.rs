@@ -14,6 +14,8 @@
 //!   trial's), over the whole record (a safety finding is not limited to the episode), every
 //!   knowledge-base ingredient included (interaction-only rows such as linezolid or tramadol), and
 //!   never pairs an ingredient with itself. The pairs and washouts are [`super::interaction`]'s.
+//! - `prior-psychotherapy`: completed psychotherapy procedures dated in the episode window (onset …
+//!   `as_of`), like the procedure half of `prior-ect`; sessions are counted as distinct Procedures.
 //! - `prior-ect` / `prior-tms` / `prior-esketamine`: completed procedures dated in the episode
 //!   window (onset … `as_of`), and exposures of an ingredient that `counts_as_procedure` whose
 //!   period reaches the episode window.
@@ -316,6 +318,10 @@ pub fn flags(input: &FlagInput<'_, '_>) -> Vec<Flag> {
         push(FlagCode::MaoiSerotonergicInteraction, ev, detail);
     }
 
+    if let Some((ev, detail)) = prior_psychotherapy(input.procedures, input.onset, as_of) {
+        push(FlagCode::PriorPsychotherapy, ev, detail);
+    }
+
     for (kind, code, what) in [
         (
             ProcedureKind::Ect,
@@ -355,6 +361,26 @@ pub fn flags(input: &FlagInput<'_, '_>) -> Vec<Flag> {
     }
     out.sort_by_key(|f| f.code);
     out
+}
+
+/// `prior-psychotherapy` (§7): completed psychotherapy sessions dated in the episode window;
+/// evidence = those Procedures, detail = how many and the latest date. A session before the
+/// episode's onset does not count: the add-psychotherapy advice is about the current episode.
+fn prior_psychotherapy(
+    procs: &[ProcedureFact],
+    onset: Option<Day>,
+    as_of: Day,
+) -> Option<(Vec<String>, String)> {
+    let sessions = procedures_in_episode(procs, ProcedureKind::Psychotherapy, onset, as_of);
+    let latest = sessions.last()?.date;
+    let evidence: Vec<String> = sessions.iter().map(|p| p.reference.clone()).collect();
+    let count = evidence.iter().collect::<BTreeSet<_>>().len();
+    let detail = format!(
+        "Psychotherapy in the current episode: {count} recorded {}, the latest on {}.",
+        if count == 1 { "session" } else { "sessions" },
+        crate::dates::format_day(latest)
+    );
+    Some((evidence, detail))
 }
 
 /// Completed procedures of `kind` dated in the episode window (onset … `as_of`).
@@ -646,6 +672,56 @@ mod tests {
         assert!(a.trials.is_empty());
         r.procedure(ProcedureKind::Ect, d("2024-02-01"));
         assert!(has(&r, FlagCode::PriorEct));
+    }
+
+    #[test]
+    fn prior_psychotherapy_counts_sessions_in_the_episode_with_the_latest_date() {
+        let mut r = rec();
+        r.mdd("2024-01-01", "F331");
+        // Before the episode's onset: not this episode's therapy.
+        r.procedure(ProcedureKind::Psychotherapy, d("2023-11-15"));
+        assert!(!has(&r, FlagCode::PriorPsychotherapy));
+        r.procedure(ProcedureKind::Psychotherapy, d("2024-03-05"));
+        r.procedure(ProcedureKind::Psychotherapy, d("2024-02-20"));
+        // After as_of: ignored.
+        r.procedure(ProcedureKind::Psychotherapy, d("2025-02-01"));
+        let a = r.assess("2025-01-01");
+        let f = a
+            .flags
+            .iter()
+            .find(|f| f.code == FlagCode::PriorPsychotherapy)
+            .expect("prior-psychotherapy");
+        assert_eq!(f.evidence, ["Procedure/pr3", "Procedure/pr4"]);
+        assert_eq!(
+            f.detail,
+            "Psychotherapy in the current episode: 2 recorded sessions, the latest on 2024-03-05."
+        );
+        // Psychotherapy is never ECT or TMS, and ECT is never psychotherapy.
+        let codes = flag_codes(&a);
+        assert!(!codes.contains(&FlagCode::PriorEct) && !codes.contains(&FlagCode::PriorTms));
+        let mut r = rec();
+        r.mdd("2024-01-01", "F331");
+        r.procedure(ProcedureKind::Ect, d("2024-03-05"));
+        assert!(!has(&r, FlagCode::PriorPsychotherapy));
+    }
+
+    #[test]
+    fn one_session_reads_in_the_singular() {
+        let mut r = rec();
+        r.mdd("2024-01-01", "F331");
+        r.procedure(ProcedureKind::Psychotherapy, d("2024-01-01"));
+        let a = r.assess("2025-01-01");
+        let f = a
+            .flags
+            .iter()
+            .find(|f| f.code == FlagCode::PriorPsychotherapy)
+            .expect("a session on the onset day is in the episode");
+        assert!(
+            f.detail
+                .contains("1 recorded session, the latest on 2024-01-01"),
+            "{}",
+            f.detail
+        );
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! - `optimize-dose` compares the dose the patient is on now (the latest dose period of the current
 //!   trial) with `optimised_mg_day`; an ingredient without `optimised_mg_day` or a trial without a
 //!   known dose gets no `optimize-dose`.
+//! - `optimize-dose` is not raised for a current trial with `adherence_adequate` false: raising
+//!   the dose of a drug the patient may not be taking is unsafe advice (stated in §9).
+//! - `add-psychotherapy` reads only the `prior-psychotherapy` flag (sessions in the episode window);
+//!   a session before the episode's onset does not stop it.
 //! - `extend-trial` requires `dose_adequate == true` and compares the unrounded weeks.
 //! - "A failed augmentation" includes failed combinations; "a failed antipsychotic / lithium
 //!   augmentation" is an augmentation of that knowledge-base class with outcome failed.
@@ -95,9 +99,12 @@ pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
     let current = current_trial(i.trials);
     if let Some(c) = current.filter(|c| !c.course.ended) {
         let ing = c.course.ing;
+        // §9: never advise raising the dose of a drug the dispensing record says the patient may
+        // not be taking (`adherence_adequate` false); `verify-treatment-history` asks about it.
         if let (Some(dose), Some(opt)) = (c.course.latest_dose(), ing.optimised_mg_day)
             && dose < opt
             && c.trial.measurement != Measurement::Response
+            && c.trial.adherence_adequate != Some(false)
         {
             out.push((
                 R::OptimizeDose,
@@ -156,6 +163,20 @@ pub fn recommendations(i: &RecInput<'_, '_>) -> Vec<Recommendation> {
         out.push((
             R::VerifyTreatmentHistory,
             format!("{why}: verify the treatment history."),
+        ));
+    }
+
+    if matches!(i.status, Status::Met | Status::Possible) && !has(FlagCode::PriorPsychotherapy) {
+        out.push((
+            R::AddPsychotherapy,
+            format!(
+                "{}; no psychotherapy session is recorded in this episode. Guidelines (NICE NG222, CANMAT 2023) combine medication with an evidence-based psychological therapy such as CBT, behavioural activation or interpersonal therapy.",
+                if met {
+                    "Treatment-resistant depression criteria are met"
+                } else {
+                    "Treatment-resistant depression is possible"
+                }
+            ),
         ));
     }
 
@@ -330,6 +351,7 @@ mod tests {
         assert_eq!(
             rec_codes(&a),
             vec![
+                R::AddPsychotherapy,
                 R::AugmentAntipsychotic,
                 R::AugmentLithium,
                 R::SwitchClass,
@@ -364,6 +386,7 @@ mod tests {
         assert_eq!(
             rec_codes(&a),
             vec![
+                R::AddPsychotherapy,
                 R::SwitchClass,
                 R::CombineAntidepressant,
                 R::ReferTms,
@@ -382,6 +405,7 @@ mod tests {
             rec_codes(&a),
             vec![
                 R::SpecialistReview,
+                R::AddPsychotherapy,
                 R::SwitchClass,
                 R::CombineAntidepressant
             ]
@@ -510,7 +534,10 @@ mod tests {
         );
         let a = r.assess("2025-01-01");
         assert_eq!(a.status, Status::Possible);
-        assert_eq!(rec_codes(&a), vec![R::VerifyTreatmentHistory]);
+        assert_eq!(
+            rec_codes(&a),
+            vec![R::VerifyTreatmentHistory, R::AddPsychotherapy]
+        );
         // Dose unknown, not met.
         let mut r = rec();
         r.mdd("2024-01-01", "F332");
@@ -550,5 +577,98 @@ mod tests {
         assert_eq!(a.staging.treatment_step, 4);
         assert!(rec_codes(&a).contains(&R::SpecialistReview));
         assert!(!rec_codes(&a).contains(&R::ReferEct));
+    }
+
+    #[test]
+    fn add_psychotherapy_when_met_or_possible_without_a_session_in_the_episode() {
+        // Met, no psychotherapy: after verify-treatment-history, before the augmentations (§9 order).
+        let a = met_patient().assess("2025-01-01");
+        let codes = rec_codes(&a);
+        assert_eq!(codes.first(), Some(&R::AddPsychotherapy));
+        let rationale = &a.recommendations[0].rationale;
+        assert!(
+            rationale.contains("no psychotherapy session"),
+            "{rationale}"
+        );
+        assert!(!rationale.contains('§') && !rationale.contains("add-psychotherapy"));
+        // A session before the episode's onset does not count.
+        let mut r = met_patient();
+        r.procedure(ProcedureKind::Psychotherapy, d("2023-12-01"));
+        assert!(rec_codes(&r.assess("2025-01-01")).contains(&R::AddPsychotherapy));
+        // A session in the episode: no add-psychotherapy, the rest of the ladder unchanged.
+        r.procedure(ProcedureKind::Psychotherapy, d("2024-04-01"));
+        let a = r.assess("2025-01-01");
+        assert!(!rec_codes(&a).contains(&R::AddPsychotherapy));
+        assert_eq!(rec_codes(&a)[0], R::AugmentAntipsychotic);
+        // Possible: after verify-treatment-history.
+        let mut r = rec();
+        r.mdd("2024-01-01", "F332");
+        r.ms(
+            "sertraline",
+            d("2024-02-01"),
+            Some(dp("2024-02-01", 70)),
+            Some(100.0),
+        );
+        r.ms(
+            "venlafaxine",
+            d("2024-06-01"),
+            Some(dp("2024-06-01", 70)),
+            None,
+        );
+        let a = r.assess("2025-01-01");
+        assert_eq!(a.status, Status::Possible);
+        assert_eq!(
+            rec_codes(&a),
+            vec![R::VerifyTreatmentHistory, R::AddPsychotherapy]
+        );
+        assert!(a.recommendations[1].rationale.contains("is possible"));
+    }
+
+    #[test]
+    fn no_add_psychotherapy_when_not_met_or_not_applicable() {
+        let mut r = rec();
+        r.mdd("2024-01-01", "F331");
+        r.ms(
+            "sertraline",
+            d("2024-02-01"),
+            Some(dp("2024-02-01", 70)),
+            Some(100.0),
+        );
+        let a = r.assess("2025-01-01");
+        assert_eq!(a.status, Status::NotMet);
+        assert!(!rec_codes(&a).contains(&R::AddPsychotherapy));
+        let mut r = met_patient();
+        r.cond(&[ConditionCategory::Bipolar], None);
+        let a = r.assess("2025-01-01");
+        assert_eq!(a.status, Status::NotApplicable);
+        assert!(!rec_codes(&a).contains(&R::AddPsychotherapy));
+    }
+
+    #[test]
+    fn no_optimize_dose_for_a_current_trial_the_patient_may_not_be_taking() {
+        // Sertraline 100 mg (below the optimised dose) refilled two weeks late every month, still
+        // running, non-response: raising the dose of a drug that may not be taken is unsafe advice.
+        let mut r = rec();
+        r.mdd("2025-01-01", "F331");
+        for k in 0..4 {
+            r.disp("sertraline", dp("2025-08-01", 44 * k), 30, Some(100.0));
+        }
+        r.phq9(d("2025-07-25"), 20);
+        r.phq9(d("2025-12-15"), 19);
+        let a = r.assess("2026-01-01");
+        let t = trial(&a, "sertraline");
+        assert_eq!((t.end, t.adherence_adequate), (None, Some(false)));
+        assert_eq!(rec_codes(&a), vec![R::VerifyTreatmentHistory]);
+        // The same supply taken as dispensed (every 30 days): optimize-dose as usual.
+        let mut r = rec();
+        r.mdd("2025-01-01", "F331");
+        for k in 0..5 {
+            r.disp("sertraline", dp("2025-08-01", 30 * k), 30, Some(100.0));
+        }
+        r.phq9(d("2025-07-25"), 20);
+        r.phq9(d("2025-12-15"), 19);
+        let a = r.assess("2026-01-01");
+        assert_eq!(trial(&a, "sertraline").adherence_adequate, Some(true));
+        assert!(rec_codes(&a).contains(&R::OptimizeDose));
     }
 }

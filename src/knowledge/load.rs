@@ -16,6 +16,7 @@ pub const PARAMETERS: &str = "parameters.toml";
 pub const STAGING: &str = "staging.toml";
 pub const CODES: &str = "codes.toml";
 pub const CONDITIONS: &str = "conditions.json";
+pub const PROCEDURES: &str = "procedures.json";
 pub const PRODUCTS: &str = "products.json";
 
 /// The text of every knowledge file; [`KnowledgeBase::from_sources`] parses and validates them together.
@@ -27,6 +28,7 @@ pub struct KnowledgeSources<'a> {
     pub staging: &'a str,
     pub codes: &'a str,
     pub conditions: &'a str,
+    pub procedures: &'a str,
     pub products: &'a str,
 }
 
@@ -40,6 +42,7 @@ impl KnowledgeSources<'static> {
             staging: include_str!("../../knowledge/staging.toml"),
             codes: include_str!("../../knowledge/codes.toml"),
             conditions: include_str!("../../knowledge/conditions.json"),
+            procedures: include_str!("../../knowledge/procedures.json"),
             products: include_str!("../../knowledge/products.json"),
         }
     }
@@ -187,6 +190,8 @@ struct CodesFile {
     procedure: Vec<KindRow<ProcedureKind>>,
     #[serde(default)]
     answer: Vec<AnswerRow>,
+    #[serde(default)]
+    referral: Vec<ReferralRow>,
     adverse_reason: AdverseRow,
 }
 
@@ -223,6 +228,20 @@ struct AnswerRow {
     score: i64,
 }
 
+/// The code a draft referral for a kind of treatment carries (a SNOMED CT referral procedure,
+/// never one of the kind's session codes).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferralRow {
+    kind: ProcedureKind,
+    system: String,
+    code: String,
+    display: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    source: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AdverseRow {
@@ -244,6 +263,18 @@ struct GeneratedCondition {
     system: String,
     code: String,
     categories: Vec<ConditionCategory>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProceduresFile {
+    codes: Vec<GeneratedProcedure>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GeneratedProcedure {
+    system: String,
+    code: String,
+    kind: ProcedureKind,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +303,8 @@ pub(crate) struct Index {
     pub(crate) adverse_codes: CodeTable<()>,
     /// Lower-case fragments.
     pub(crate) adverse_fragments: Vec<String>,
+    /// The referral code of each kind of treatment (`[[referral]]` in `codes.toml`).
+    pub(crate) referral_codes: HashMap<ProcedureKind, ReferralCode>,
     pub(crate) rxnorm_release: String,
     pub(crate) review_status: String,
 }
@@ -306,6 +339,7 @@ pub(crate) fn build(src: &KnowledgeSources<'_>) -> Result<KnowledgeBase, KbError
 
     load_codes(src.codes, &mut idx)?;
     load_conditions(src.conditions, &mut idx)?;
+    load_procedures(src.procedures, &mut idx)?;
     load_products(src.products, &mut idx)?;
 
     Ok(KnowledgeBase {
@@ -700,6 +734,34 @@ fn load_codes(text: &str, idx: &mut Index) -> Result<(), KbError> {
             ));
         }
     }
+    for (n, row) in file.referral.iter().enumerate() {
+        let label = format!("referral row {}", n + 1);
+        let sys = system(CODES, &label, &row.system)?;
+        let (code, display) = (row.code.trim(), row.display.trim());
+        if code.is_empty() || display.is_empty() {
+            return Err(err(CODES, format!("{label}: empty code or display")));
+        }
+        // A referral is not a session: its code must never make a Procedure count as one.
+        if idx.procedures.get_sys(sys, code).is_some() {
+            return Err(err(
+                CODES,
+                format!("{label}: {code} is also a procedure code"),
+            ));
+        }
+        let referral = ReferralCode {
+            code: Code {
+                system: row.system.trim().to_string(),
+                code: code.to_string(),
+            },
+            display: display.to_string(),
+        };
+        if idx.referral_codes.insert(row.kind, referral).is_some() {
+            return Err(err(
+                CODES,
+                format!("{label}: a second referral code for one kind"),
+            ));
+        }
+    }
     let ar = &file.adverse_reason;
     let sys = system(CODES, "adverse_reason", &ar.system)?;
     for c in &ar.codes {
@@ -728,6 +790,42 @@ fn load_conditions(text: &str, idx: &mut Index) -> Result<(), KbError> {
         }
         let cats: Categories = row.categories.iter().copied().collect();
         idx.conditions.add_exact(sys, &row.code, &cats);
+    }
+    Ok(())
+}
+
+/// `procedures.json` (generated from the procedure value sets): every code joins the procedure
+/// table of `codes.toml`; a code already there (hand-authored) or listed twice is an error, so a
+/// value-set update can never silently change what a hand row says.
+fn load_procedures(text: &str, idx: &mut Index) -> Result<(), KbError> {
+    let file: ProceduresFile = json_file(PROCEDURES, text)?;
+    for (n, row) in file.codes.iter().enumerate() {
+        let label = format!("code {} '{}' (row {})", row.system, row.code, n + 1);
+        let sys = system(PROCEDURES, &label, &row.system)?;
+        let code = row.code.trim();
+        if code.is_empty() {
+            return Err(err(PROCEDURES, format!("{label}: empty code")));
+        }
+        if idx
+            .referral_codes
+            .values()
+            .any(|r| Sys::parse(&r.code.system) == Some(sys) && r.code.code == code)
+        {
+            return Err(err(
+                PROCEDURES,
+                format!("{label}: a referral code (codes.toml) is never a session"),
+            ));
+        }
+        if idx.procedures.insert(sys, code, row.kind).is_some() {
+            return Err(err(
+                PROCEDURES,
+                format!("{label}: duplicate procedure code (also in codes.toml or listed twice)"),
+            ));
+        }
+        idx.procedure_codes.entry(row.kind).or_default().push(Code {
+            system: row.system.trim().to_string(),
+            code: code.to_string(),
+        });
     }
     Ok(())
 }

@@ -29,13 +29,14 @@ pub struct KnowledgeBase {
 
 impl KnowledgeBase {
     /// The file names a knowledge directory must contain.
-    pub const FILES: [&'static str; 7] = [
+    pub const FILES: [&'static str; 8] = [
         load::MANIFEST,
         load::DRUGS,
         load::PARAMETERS,
         load::STAGING,
         load::CODES,
         load::CONDITIONS,
+        load::PROCEDURES,
         load::PRODUCTS,
     ];
 
@@ -61,7 +62,8 @@ impl KnowledgeBase {
             staging: &texts[3],
             codes: &texts[4],
             conditions: &texts[5],
-            products: &texts[6],
+            procedures: &texts[6],
+            products: &texts[7],
         })
     }
 
@@ -160,7 +162,7 @@ impl KnowledgeBase {
     pub fn answer_score(&self, system: &str, code: &str) -> Option<i64> {
         self.idx.answers.get(system, code).copied()
     }
-    /// What a Procedure code is to the rules (ECT / TMS / esketamine), if anything.
+    /// What a Procedure code is to the rules (ECT / TMS / esketamine / psychotherapy), if anything.
     pub fn procedure_kind(&self, system: &str, code: &str) -> Option<ProcedureKind> {
         self.idx.procedures.get(system, code).copied()
     }
@@ -171,6 +173,11 @@ impl KnowledgeBase {
             .get(&kind)
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+    /// The code a draft referral for `kind` carries (psychotherapy: SNOMED CT 81294000 "Patient
+    /// referral for psychotherapy"), if the knowledge base has one. Never a session code.
+    pub fn referral_code(&self, kind: ProcedureKind) -> Option<&ReferralCode> {
+        self.idx.referral_codes.get(&kind)
     }
     /// Is this SNOMED/text statusReason an adverse-effect reason (§5 rule 1)? A code matches when its system
     /// is SNOMED CT (or absent); text matches when it contains a fragment ("adverse", "side effect",

@@ -202,6 +202,9 @@ pub enum ProcedureKind {
     Ect,
     Tms,
     Esketamine,
+    /// A psychotherapy session (clinical-rules §1: the Psych Visit Psychotherapy value set, generated
+    /// into `knowledge/procedures.json`, plus the add-on, family and group CPT codes of `codes.toml`).
+    Psychotherapy,
 }
 
 /// Rule parameters (clinical-rules §12 and every other threshold the rules use), from
@@ -305,6 +308,14 @@ pub struct NamedBand {
 pub struct Code {
     pub system: String,
     pub code: String,
+}
+
+/// The code and display a draft referral for a kind of treatment carries (`[[referral]]` in
+/// `knowledge/codes.toml`, with its source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferralCode {
+    pub code: Code,
+    pub display: String,
 }
 
 /// A set of condition categories (small; at most a few per code).

@@ -632,6 +632,69 @@ fn observation_procedure_and_answer_codes() {
 }
 
 #[test]
+fn psychotherapy_codes_from_value_set_and_hand_rows() {
+    let kb = kb();
+    // Generated from the Psych Visit Psychotherapy value set (procedures.json) ...
+    for code in ["90832", "90834", "90837"] {
+        assert_eq!(
+            kb.procedure_kind(CPT, code),
+            Some(ProcedureKind::Psychotherapy),
+            "{code}"
+        );
+    }
+    for code in ["75516001", "443730003", "183383008"] {
+        assert_eq!(
+            kb.procedure_kind(SNOMED, code),
+            Some(ProcedureKind::Psychotherapy),
+            "{code}"
+        );
+    }
+    // ... plus the add-on, family and group CPT codes of clinical-rules §1 (codes.toml).
+    for code in [
+        "90833", "90836", "90838", "90845", "90846", "90847", "90849", "90853",
+    ] {
+        assert_eq!(
+            kb.procedure_kind(CPT, code),
+            Some(ProcedureKind::Psychotherapy),
+            "{code}"
+        );
+    }
+    // Psychiatric diagnostic evaluation and crisis codes are not psychotherapy sessions.
+    for code in ["90791", "90792", "90839", "90840"] {
+        assert_eq!(kb.procedure_kind(CPT, code), None, "{code}");
+    }
+    assert_eq!(kb.procedure_codes(ProcedureKind::Psychotherapy).len(), 24);
+    // The referral code is a referral, never a session.
+    let referral = kb
+        .referral_code(ProcedureKind::Psychotherapy)
+        .expect("psychotherapy referral code");
+    assert_eq!(
+        (referral.code.system.as_str(), referral.code.code.as_str()),
+        (SNOMED, "81294000")
+    );
+    assert_eq!(kb.procedure_kind(SNOMED, "81294000"), None);
+    assert_eq!(kb.referral_code(ProcedureKind::Ect), None);
+}
+
+#[test]
+fn rejects_a_referral_code_that_is_also_a_session() {
+    let codes = KnowledgeSources::embedded()
+        .codes
+        .replace("code = \"81294000\"", "code = \"90870\"")
+        .replace(
+            "system = \"http://snomed.info/sct\"\ncode = \"90870\"",
+            "system = \"http://www.ama-assn.org/go/cpt\"\ncode = \"90870\"",
+        );
+    let e = load_with(|s| s.codes = &codes).unwrap_err();
+    assert_has(&e.0, &["codes.toml", "referral row 1", "90870"]);
+    let e = load_with(|s| {
+        s.procedures = r#"{"codes": [{"system": "http://snomed.info/sct", "code": "81294000", "kind": "psychotherapy"}]}"#;
+    })
+    .unwrap_err();
+    assert_has(&e.0, &["procedures.json", "never a session"]);
+}
+
+#[test]
 fn adverse_reasons() {
     let kb = kb();
     assert!(kb.is_adverse_reason(Some(SNOMED), Some("281647001"), None));
@@ -846,6 +909,33 @@ fn rejects_unknown_condition_category() {
     })
     .unwrap_err();
     assert_has(&e.0, &["conditions.json", "unknown code system"]);
+}
+
+#[test]
+fn rejects_bad_procedures_file() {
+    let e = load_with(|s| {
+        s.procedures =
+            r#"{"codes": [{"system": "http://snomed.info/sct", "code": "1", "kind": "hypnosis"}]}"#;
+    })
+    .unwrap_err();
+    assert_has(&e.0, &["procedures.json", "hypnosis"]);
+    let e = load_with(|s| {
+        s.procedures =
+            r#"{"codes": [{"system": "http://example.org", "code": "1", "kind": "psychotherapy"}]}"#;
+    })
+    .unwrap_err();
+    assert_has(&e.0, &["procedures.json", "unknown code system"]);
+    // A generated code that a hand row already defines (ECT 90870) is refused, not overridden.
+    let e = load_with(|s| {
+        s.procedures = r#"{"codes": [{"system": "http://www.ama-assn.org/go/cpt", "code": "90870", "kind": "psychotherapy"}]}"#;
+    })
+    .unwrap_err();
+    assert_has(&e.0, &["procedures.json", "90870", "duplicate"]);
+    let e = load_with(|s| {
+        s.procedures = r#"{"codes": [{"system": "http://www.ama-assn.org/go/cpt", "code": " ", "kind": "psychotherapy"}]}"#;
+    })
+    .unwrap_err();
+    assert_has(&e.0, &["procedures.json", "empty code"]);
 }
 
 #[test]

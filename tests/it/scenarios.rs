@@ -77,8 +77,9 @@ const BASE: Scenario = Scenario {
 };
 
 /// The routine recommendations of a `met` patient with nothing failed beyond two antidepressants,
-/// no prior TMS, Thase–Rush < 3 and MGH-S < 3 (clinical-rules §9).
+/// no psychotherapy and no prior TMS in the episode, Thase–Rush < 3 and MGH-S < 3 (clinical-rules §9).
 const MET_PLAIN: &[&str] = &[
+    "add-psychotherapy",
     "augment-antipsychotic",
     "augment-lithium",
     "switch-class",
@@ -87,6 +88,7 @@ const MET_PLAIN: &[&str] = &[
 ];
 /// ... and with an escalation trigger (failed augmentation, Thase–Rush ≥ 3 or MGH-S ≥ 3).
 const MET_ESCALATED: &[&str] = &[
+    "add-psychotherapy",
     "augment-antipsychotic",
     "augment-lithium",
     "switch-class",
@@ -137,7 +139,7 @@ const SCENARIOS: &[Scenario] = &[
         ],
         flags: &["dose-unknown"],
         only_flags: true,
-        recs: &["verify-treatment-history"],
+        recs: &["verify-treatment-history", "add-psychotherapy"],
         only_recs: true,
         json: &[("/failed_adequate_trials", "1")],
         ..BASE
@@ -323,6 +325,7 @@ const SCENARIOS: &[Scenario] = &[
         flags: &["substance-use"],
         only_flags: true,
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -340,6 +343,7 @@ const SCENARIOS: &[Scenario] = &[
         flags: &["thyroid-disorder"],
         only_flags: true,
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -362,6 +366,7 @@ const SCENARIOS: &[Scenario] = &[
         ],
         only_flags: true,
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -416,6 +421,7 @@ const SCENARIOS: &[Scenario] = &[
         flags: &["prior-tms"],
         only_flags: true,
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -425,6 +431,65 @@ const SCENARIOS: &[Scenario] = &[
         json: &[("/flags/0/evidence", r#"["Procedure/proc-tms"]"#)],
         ..BASE
     },
+    // ---------------------------------------------------------------- psychotherapy (§1, §7, §9)
+    Scenario {
+        file: "psychotherapy-in-episode",
+        why: "met + three completed psychotherapy sessions in the episode (CPT 90834, add-on 90836, SNOMED 183383008): prior-psychotherapy, no add-psychotherapy",
+        status: "met",
+        flags: &["prior-psychotherapy"],
+        only_flags: true,
+        recs: &[
+            "augment-antipsychotic",
+            "augment-lithium",
+            "switch-class",
+            "combine-antidepressant",
+            "refer-tms",
+        ],
+        only_recs: true,
+        json: &[
+            (
+                "/flags/0/evidence",
+                r#"["Procedure/proc-pt-1","Procedure/proc-pt-2","Procedure/proc-pt-3"]"#,
+            ),
+            (
+                "/flags/0/detail",
+                "~3 recorded sessions, the latest on 2025-06-10",
+            ),
+        ],
+        ..BASE
+    },
+    Scenario {
+        file: "psychotherapy-before-episode",
+        why: "met + group psychotherapy (90853) three months before the episode's onset: not this episode's, add-psychotherapy stays",
+        status: "met",
+        only_flags: true,
+        recs: MET_PLAIN,
+        only_recs: true,
+        json: &[
+            ("/recommendations/0/code", r#""add-psychotherapy""#),
+            ("/recommendations/0/rationale", "~no psychotherapy session"),
+        ],
+        ..BASE
+    },
+    Scenario {
+        file: "psychotherapy-not-done",
+        why: "met + a not-done and a planned psychotherapy session: only completed ones count (§1), silently (a valid status is not a data issue)",
+        status: "met",
+        only_flags: true,
+        recs: MET_PLAIN,
+        only_recs: true,
+        ..BASE
+    },
+    Scenario {
+        file: "possible-without-psychotherapy",
+        why: "possible (one failed + one unknown-dose trial), no session (a family session after as_of does not count): add-psychotherapy after verify-treatment-history",
+        status: "possible",
+        flags: &["dose-unknown"],
+        only_flags: true,
+        recs: &["verify-treatment-history", "add-psychotherapy"],
+        only_recs: true,
+        ..BASE
+    },
     Scenario {
         file: "prior-esketamine-hcpcs",
         why: "met at optimised doses (MGH-S 3) + esketamine administration G2082: refer-ect but not refer-esketamine",
@@ -432,6 +497,7 @@ const SCENARIOS: &[Scenario] = &[
         flags: &["prior-esketamine"],
         only_flags: true,
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -450,6 +516,7 @@ const SCENARIOS: &[Scenario] = &[
         flags: &["prior-ect"],
         only_flags: true,
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -497,6 +564,7 @@ const SCENARIOS: &[Scenario] = &[
         status: "met",
         recs: &[
             "specialist-review",
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -525,6 +593,7 @@ const SCENARIOS: &[Scenario] = &[
         trials: &["venlafaxine end=null measurement=partial outcome=failed"],
         recs: &[
             "optimize-dose",
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "combine-antidepressant",
@@ -640,6 +709,7 @@ const SCENARIOS: &[Scenario] = &[
             "venlafaxine class=antidepressant-combination trial_ingredient=sertraline start=2025-03-01 end=2025-03-29 adequate=true outcome=failed",
         ],
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -668,6 +738,7 @@ const SCENARIOS: &[Scenario] = &[
             "mirtazapine class=antidepressant-combination trial_ingredient=venlafaxine adequate=true measurement=non-response outcome=failed",
         ],
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
@@ -941,14 +1012,15 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         file: "ongoing-nonadherent-trial",
-        why: "refilled two weeks late every month, still running, non-response: PDC 111/153 = 0.725, never failed or indeterminate while non-adherent",
+        why: "refilled two weeks late every month, still running, non-response below the optimised dose: PDC 111/153 = 0.725, never failed or indeterminate while non-adherent, and no optimize-dose",
         status: "not-met",
         trials: &[
             "sertraline start=2025-08-01 end=null weeks_at_adequate_dose=15.9 dose_adequate=true duration_adequate=true pdc=0.725 adherence_adequate=false measurement=non-response outcome=ongoing",
         ],
         flags: &["possible-nonadherence"],
         only_flags: true,
-        recs: &["optimize-dose", "verify-treatment-history"],
+        // No optimize-dose: never advise raising the dose of a drug the patient may not be taking (§9).
+        recs: &["verify-treatment-history"],
         only_recs: true,
         json: &[
             ("/failed_adequate_trials", "0"),
@@ -1064,7 +1136,7 @@ const SCENARIOS: &[Scenario] = &[
         ],
         flags: &["dose-unknown"],
         only_flags: true,
-        recs: &["verify-treatment-history"],
+        recs: &["verify-treatment-history", "add-psychotherapy"],
         only_recs: true,
         json: &[
             ("/failed_adequate_trials", "0"),
@@ -1112,6 +1184,7 @@ const SCENARIOS: &[Scenario] = &[
             "aripiprazole class=antipsychotic trial_ingredient=venlafaxine adequate=true measurement=non-response outcome=failed",
         ],
         recs: &[
+            "add-psychotherapy",
             "augment-lithium",
             "switch-class",
             "combine-antidepressant",
@@ -1134,6 +1207,7 @@ const SCENARIOS: &[Scenario] = &[
         only_flags: true,
         recs: &[
             "specialist-review",
+            "add-psychotherapy",
             "augment-lithium",
             "switch-class",
             "combine-antidepressant",
@@ -1157,6 +1231,7 @@ const SCENARIOS: &[Scenario] = &[
         ],
         recs: &[
             "optimize-dose",
+            "add-psychotherapy",
             "augment-antipsychotic",
             "switch-class",
             "combine-antidepressant",
@@ -1186,6 +1261,7 @@ const SCENARIOS: &[Scenario] = &[
             "olanzapine class=antipsychotic trial_ingredient=fluoxetine max_daily_dose_mg=6 adequate=true measurement=non-response outcome=failed",
         ],
         recs: &[
+            "add-psychotherapy",
             "augment-lithium",
             "switch-class",
             "combine-antidepressant",
@@ -1218,6 +1294,7 @@ const SCENARIOS: &[Scenario] = &[
         flags: &["prior-esketamine"],
         only_flags: true,
         recs: &[
+            "add-psychotherapy",
             "augment-antipsychotic",
             "augment-lithium",
             "switch-class",
