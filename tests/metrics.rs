@@ -3,12 +3,14 @@
 
 mod common {
     pub mod app;
+    pub mod fhir_server;
     pub mod jwt;
 }
 
 use std::collections::BTreeMap;
 
 use common::app::{TestApp, patient_view, prefetch_with, spawn_app};
+use common::fhir_server::{Stub, StubBehaviour};
 use common::jwt::{self, BASE, claims, sign, token};
 use serde_json::Value;
 
@@ -258,4 +260,67 @@ async fn a_bad_metrics_setting_refuses_to_start() {
         panic!("TRD_CDS_METRICS=public accepted");
     };
     assert!(err.to_string().contains("TRD_CDS_METRICS"), "{err}");
+}
+
+#[tokio::test]
+async fn keys_fetched_from_fhir_server_are_counted_with_their_latency() {
+    // An empty FHIR server: every search answers an empty searchset, the Patient read 404.
+    let stub = Stub::start(StubBehaviour::default()).await;
+    let app = spawn_app(&[
+        ("TRD_CDS_FHIR_ALLOWED_SERVERS", stub.base.as_str()),
+        ("TRD_CDS_FHIR_ALLOW_HTTP", "true"),
+    ])
+    .await;
+    let body = serde_json::json!({
+        "hook": "patient-view",
+        "hookInstance": "5b0e7a52-3f53-4c55-8d52-7b9c3e0f4a11",
+        "context": {"userId": "Practitioner/u1", "patientId": "p-fetch"},
+        "fhirServer": stub.base,
+        "fhirAuthorization": {"access_token": "secret-token-xyz", "token_type": "Bearer",
+            "expires_in": 300, "scope": "user/*.read", "subject": "trd-cds"},
+    });
+    let r = app.post_json(SERVICE, &body.to_string()).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let text = scrape(&app).await;
+    for secret in ["p-fetch", "secret-token-xyz", "127.0.0.1"] {
+        assert!(!text.contains(secret), "{secret} in the scrape");
+    }
+    let s = parse(&text);
+    let pv = ("service", "trd-patient-view");
+    let fetched: f64 = s
+        .iter()
+        .filter(|(n, l, _)| n == "trd_cds_prefetch_keys_total" && l["state"] == "fetched")
+        .map(|(_, _, v)| v)
+        .sum();
+    assert_eq!(fetched, 6.0, "the six searches");
+    assert_eq!(
+        value(
+            &s,
+            "trd_cds_prefetch_keys_total",
+            &[pv, ("key", "conditions"), ("state", "fetched")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "trd_cds_prefetch_keys_total",
+            &[pv, ("key", "patient"), ("state", "missing")]
+        ),
+        Some(1.0),
+        "the optional Patient read answered 404"
+    );
+    let fetches = |outcome: &str| {
+        value(
+            &s,
+            "trd_cds_fhir_fetch_duration_seconds_count",
+            &[("outcome", outcome)],
+        )
+    };
+    assert_eq!(fetches("complete"), Some(6.0));
+    assert_eq!(fetches("not-found"), Some(1.0));
+    assert_eq!(
+        must(&s, "trd_cds_hook_calls_total", &[pv, ("status", "200")]),
+        1.0
+    );
 }
