@@ -43,6 +43,9 @@ pub struct Config {
     /// `TRD_CDS_AUDIT_MODE`: `sync` (default: no answer before its audit row is committed) or
     /// `async` (answer once the row is queued; faster, but a crash loses the queued rows).
     pub audit_mode: crate::store::AuditMode,
+    /// `TRD_CDS_METRICS`: `open` (default: `GET /metrics` without authentication, like `/healthz`)
+    /// or `off` (not served).
+    pub metrics: crate::http::metrics::MetricsAccess,
     /// `TRD_CDS_AUDIT_RETENTION_DAYS`: delete audit and feedback rows older than this; default 2555 (7 years).
     pub audit_retention_days: u32,
     /// `TRD_CDS_PATIENT_HASH_SECRET`: HMAC key for the patient hash in the audit table.
@@ -362,6 +365,7 @@ impl Config {
             audit_wait_ms: num("TRD_CDS_AUDIT_WAIT_MS", 500, 0, 60_000)? as u64,
             shutdown_drain_ms: num("TRD_CDS_SHUTDOWN_DRAIN_MS", 5000, 0, 60_000)? as u64,
             audit_mode: audit_mode(get("TRD_CDS_AUDIT_MODE"))?,
+            metrics: metrics_access(get("TRD_CDS_METRICS"))?,
             audit_retention_days: num("TRD_CDS_AUDIT_RETENTION_DAYS", 2555, 1, 36_500)? as u32,
             patient_hash_secret,
             production,
@@ -386,6 +390,24 @@ fn audit_mode(v: Option<String>) -> Result<crate::store::AuditMode, ConfigError>
             var: "TRD_CDS_AUDIT_MODE",
             value: v.unwrap_or_default(),
             problem: "expected sync (answer after the audit row is committed) or async".into(),
+        }),
+    }
+}
+
+/// `TRD_CDS_METRICS`: `open` (default) or `off`.
+fn metrics_access(v: Option<String>) -> Result<crate::http::metrics::MetricsAccess, ConfigError> {
+    use crate::http::metrics::MetricsAccess;
+    match v
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("open") => Ok(MetricsAccess::Open),
+        Some("off") => Ok(MetricsAccess::Off),
+        Some(_) => Err(ConfigError {
+            var: "TRD_CDS_METRICS",
+            value: v.unwrap_or_default(),
+            problem: "expected open (GET /metrics without authentication) or off".into(),
         }),
     }
 }

@@ -69,7 +69,10 @@ pub async fn record_call(
             .collect(),
     };
     // The queue logs refusals (once per episode, not per call).
-    state.audit.enqueue(record).await.map_err(|e| {
+    let waited = Instant::now();
+    let queued = state.audit.enqueue(record).await;
+    state.metrics.observe_audit_enqueue(waited.elapsed());
+    queued.map_err(|e| {
         let why = match e {
             EnqueueError::Full => {
                 "the audit queue is full (the database is slow or down); retry shortly"

@@ -7,6 +7,7 @@ pub mod cors;
 pub mod errors;
 pub mod headers;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod prefetch;
 pub mod request_log;
@@ -28,7 +29,9 @@ use crate::clinical::SiteConfig;
 use crate::config::Config;
 use crate::fhir::client::FhirClient;
 use crate::knowledge::KnowledgeBase;
-use crate::store::{AuditQueue, AuditQueueConfig, AuditWriter, PatientHasher, Store};
+use crate::store::{
+    AuditQueue, AuditQueueConfig, AuditWriter, AuditWriterMetrics, PatientHasher, Store,
+};
 
 /// Shared, read-mostly state of the handlers.
 pub struct AppState {
@@ -42,6 +45,8 @@ pub struct AppState {
     pub fhir: FhirClient,
     /// Set on SIGTERM: `/readyz` answers 503 while the replica drains (`shutdown.rs`).
     pub draining: shutdown::Draining,
+    /// Prometheus series of this application (`metrics.rs`).
+    pub metrics: web::Data<metrics::Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +59,8 @@ pub enum StartError {
     Auth(String),
     #[error("{0}")]
     FhirClient(String),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -125,12 +132,17 @@ impl Application {
                 "FHIR fetch fallback enabled for the allow-listed fhirServer base URLs"
             );
         }
+        let metrics = web::Data::new(metrics::Metrics::new(kb.version())?);
         let (audit, writer) = AuditWriter::start(
             store.clone(),
             AuditQueueConfig {
                 mode: config.audit_mode,
                 capacity: config.audit_queue,
                 enqueue_wait: Duration::from_millis(config.audit_wait_ms),
+                metrics: Some(AuditWriterMetrics {
+                    queue_wait: metrics.audit_queue_wait_seconds.clone(),
+                    commit: metrics.audit_commit_seconds.clone(),
+                }),
                 ..AuditQueueConfig::default()
             },
         );
@@ -152,6 +164,7 @@ impl Application {
             hasher,
             fhir,
             draining: draining.clone(),
+            metrics: metrics.clone(),
         });
         let listener = TcpListener::bind(config.addr).map_err(|source| StartError::Bind {
             addr: config.addr.to_string(),
@@ -159,6 +172,7 @@ impl Application {
         })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let max_body = config.max_body_bytes;
+        let metrics_open = config.metrics == metrics::MetricsAccess::Open;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -167,6 +181,7 @@ impl Application {
                 .app_data(cors.clone())
                 .app_data(limits.clone())
                 .app_data(security_headers.clone())
+                .app_data(metrics.clone())
                 // Outermost last: request → span → security headers → compress → CORS → limits
                 // (headers, deadline)
                 // → error shape → router; inside the protected scopes (see `routes_config`):
@@ -178,6 +193,11 @@ impl Application {
                 .wrap(from_fn(headers::security_headers))
                 .wrap(from_fn(request_log::request_span))
                 .configure(routes_config)
+                .configure(|cfg| {
+                    if metrics_open {
+                        cfg.service(web::resource("/metrics").get(metrics::scrape));
+                    }
+                })
                 .default_service(web::to(routes::fallback))
         })
         .workers(config.workers)

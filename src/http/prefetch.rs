@@ -15,7 +15,7 @@
 //!   is used, and a data issue (`prefetch.<key>`) tells the clinician what is incomplete. So does an
 //!   optional key (`patient`) that could not be fetched.
 
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use actix_web::http::StatusCode;
 use futures_util::future::join_all;
@@ -60,17 +60,60 @@ impl Gathered<'_> {
     }
 }
 
+/// What became of one prefetch key (metrics: `trd_cds_prefetch_keys_total{state}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Sent by the client, complete.
+    Prefetched,
+    /// Sent as `null`: the client says there is no such data.
+    Null,
+    /// Fetched from fhirServer (all of it), or the rest of a paginated prefetch fetched.
+    Fetched,
+    /// Used with some pages missing (page cap, deadline, error after the first page).
+    Incomplete,
+    /// Neither sent nor fetched (a required one makes the call 412).
+    Missing,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Prefetched => "prefetched",
+            KeyState::Null => "null",
+            KeyState::Fetched => "fetched",
+            KeyState::Incomplete => "incomplete",
+            KeyState::Missing => "missing",
+        }
+    }
+}
+
+/// What gathering did, for metrics; filled whether the call goes on or gets its 412.
+#[derive(Debug, Default)]
+pub struct GatherReport {
+    /// Each prefetch key of the service and what became of it.
+    pub keys: Vec<(&'static str, KeyState)>,
+    /// Each fetch from fhirServer (one per key, all its pages): `complete` or why it stopped, and
+    /// how long it took.
+    pub fetches: Vec<(&'static str, Duration)>,
+}
+
 /// Collect the documents for `service` from the request, fetching what is missing; `tokens` fill
-/// `{{context.*}}` in the templates.
+/// `{{context.*}}` in the templates. Records the prefetch and fetch metrics.
 pub async fn gather<'a>(
     state: &AppState,
     service: &ServiceDef,
     req: &'a CdsRequest<'a>,
     tokens: &[(&str, &str)],
 ) -> Result<Gathered<'a>, ApiError> {
+    let mut report = GatherReport::default();
     // HOOK(auth): when the authenticated client has its own list of FHIR servers (trusted-client
     // entry), pass it here instead of `None`; it narrows the global TRD_CDS_FHIR_ALLOWED_SERVERS.
-    gather_with(&state.fhir, None, service, req, tokens).await
+    let gathered = gather_reporting(&state.fhir, None, service, req, tokens, &mut report).await;
+    state.metrics.observe_prefetch(service.id, &report.keys);
+    for (outcome, elapsed) in &report.fetches {
+        state.metrics.observe_fhir_fetch(outcome, *elapsed);
+    }
+    gathered
 }
 
 /// Why a key needs fetching.
@@ -81,13 +124,27 @@ enum Need {
     Rest { next: String },
 }
 
-/// [`gather`] with an explicit client and per-client allow-list (tests call this directly).
+/// [`gather`] with an explicit client and per-client allow-list, without metrics (tests call this
+/// directly).
 pub async fn gather_with<'a>(
     fhir: &FhirClient,
     client_allowed: Option<&[String]>,
     service: &ServiceDef,
     req: &'a CdsRequest<'a>,
     tokens: &[(&str, &str)],
+) -> Result<Gathered<'a>, ApiError> {
+    let mut report = GatherReport::default();
+    gather_reporting(fhir, client_allowed, service, req, tokens, &mut report).await
+}
+
+/// [`gather_with`], telling `report` what became of each key and each fetch.
+pub async fn gather_reporting<'a>(
+    fhir: &FhirClient,
+    client_allowed: Option<&[String]>,
+    service: &ServiceDef,
+    req: &'a CdsRequest<'a>,
+    tokens: &[(&str, &str)],
+    report: &mut GatherReport,
 ) -> Result<Gathered<'a>, ApiError> {
     let prefetch = req.prefetch.as_ref();
     let mut out = Gathered {
@@ -109,9 +166,11 @@ pub async fn gather_with<'a>(
                             next: next.to_string(),
                         },
                     ));
+                } else {
+                    report.keys.push((t.key, KeyState::Prefetched));
                 }
             }
-            PrefetchValue::Null => {}
+            PrefetchValue::Null => report.keys.push((t.key, KeyState::Null)),
             PrefetchValue::Missing => needs.push((
                 t,
                 Need::Template {
@@ -143,6 +202,11 @@ pub async fn gather_with<'a>(
         Err(no) => {
             // Nothing can be fetched: the pre-fetch-era behaviour, with the reason.
             for (t, need) in &needs {
+                let state = match need {
+                    Need::Template { .. } => KeyState::Missing,
+                    Need::Rest { .. } => KeyState::Incomplete,
+                };
+                report.keys.push((t.key, state));
                 match need {
                     Need::Template { problem } if t.required => unsatisfied.push(Issue {
                         severity: "error",
@@ -173,17 +237,29 @@ pub async fn gather_with<'a>(
             let deadline = fhir.deadline();
             let enc = encoded(tokens);
             let enc: Vec<(&str, &str)> = enc.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let results: Vec<Fetched> = join_all(needs.iter().map(|(t, need)| {
-                let start = match need {
-                    Need::Template { .. } => Start::Template(render(t.query, &enc)),
-                    Need::Rest { next } => Start::Next {
-                        url: next.clone(),
-                        pages_done: 1,
-                    },
-                };
-                fhir.fetch(&base, token, start, deadline)
-            }))
-            .await;
+            let timed_results: Vec<(Fetched, Duration)> =
+                join_all(needs.iter().map(|(t, need)| {
+                    let start = match need {
+                        Need::Template { .. } => Start::Template(render(t.query, &enc)),
+                        Need::Rest { next } => Start::Next {
+                            url: next.clone(),
+                            pages_done: 1,
+                        },
+                    };
+                    timed(fhir.fetch(&base, token, start, deadline))
+                }))
+                .await;
+            let results: Vec<Fetched> = timed_results
+                .into_iter()
+                .map(|(fetched, elapsed)| {
+                    let outcome = fetched
+                        .stop
+                        .as_ref()
+                        .map_or("complete", |s| s.kind.as_str());
+                    report.fetches.push((outcome, elapsed));
+                    fetched
+                })
+                .collect();
             let requests: usize = results.iter().map(|r| r.requests).sum();
             let mut incomplete = 0usize;
             for ((t, need), fetched) in needs.iter().zip(results) {
@@ -202,6 +278,14 @@ pub async fn gather_with<'a>(
                     .stop
                     .as_ref()
                     .is_some_and(|s| s.kind == StopKind::Denied);
+                report.keys.push((
+                    t.key,
+                    match (&fetched.stop, have_some && !denied) {
+                        (None, _) => KeyState::Fetched,
+                        (Some(_), true) => KeyState::Incomplete,
+                        (Some(_), false) => KeyState::Missing,
+                    },
+                ));
                 out.docs
                     .extend(fetched.pages.into_iter().map(GatheredDoc::Fetched));
                 match (&fetched.stop, have_some && !denied) {
@@ -253,6 +337,13 @@ pub async fn gather_with<'a>(
         });
     }
     Ok(out)
+}
+
+/// `fut`'s output and how long it took.
+async fn timed<T>(fut: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = StdInstant::now();
+    let out = fut.await;
+    (out, started.elapsed())
 }
 
 /// Why nothing can be fetched for this request.

@@ -8,7 +8,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
 use tracing::Instrument;
+
+use crate::http::metrics::Metrics;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,18 +29,26 @@ pub async fn request_span(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, method = %method);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let _enter = span.enter();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(mut res) => {
-            let route = res
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "<unmatched>".into());
+            let pattern = res.request().match_pattern();
             let status = res.status().as_u16();
+            if let Some(m) = &metrics {
+                m.observe_request(
+                    pattern.as_deref(),
+                    method.as_str(),
+                    status,
+                    started.elapsed(),
+                );
+            }
+            let route = pattern.unwrap_or_else(|| "<unmatched>".into());
             if status >= 500 {
                 tracing::error!(route, status, latency_ms = ms, "request failed");
             } else {
@@ -50,6 +61,10 @@ pub async fn request_span(
         }
         Err(e) => {
             tracing::error!(latency_ms = ms, error = %e, "request error");
+            if let Some(m) = &metrics {
+                let status = e.as_response_error().status_code().as_u16();
+                m.observe_request(None, method.as_str(), status, started.elapsed());
+            }
             Err(e)
         }
     }

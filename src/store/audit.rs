@@ -59,6 +59,17 @@ pub struct AuditQueueConfig {
     pub initial_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
+    /// Where the writer records queue wait and commit latency (`None`: nowhere).
+    pub metrics: Option<AuditWriterMetrics>,
+}
+
+/// Histograms the writer observes (the HTTP layer's [`crate::http::metrics::Metrics`] owns them).
+#[derive(Debug, Clone)]
+pub struct AuditWriterMetrics {
+    /// Per row: from `enqueue` to the writer taking it.
+    pub queue_wait: prometheus::Histogram,
+    /// Per batch write attempt (one transaction).
+    pub commit: prometheus::Histogram,
 }
 
 impl Default for AuditQueueConfig {
@@ -70,6 +81,7 @@ impl Default for AuditQueueConfig {
             max_batch: 256,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            metrics: None,
         }
     }
 }
@@ -124,6 +136,8 @@ struct Counters {
 struct Queued {
     record: AuditRecord,
     committed: Option<oneshot::Sender<bool>>,
+    /// When `enqueue` was called (the queue-wait metric).
+    at: std::time::Instant,
 }
 
 /// Producer handle; cheap to clone; put it in the HTTP app data.
@@ -187,7 +201,12 @@ impl AuditQueue {
             }
             AuditMode::Async => (None, None),
         };
-        self.hand_over(Queued { record, committed }).await?;
+        self.hand_over(Queued {
+            record,
+            committed,
+            at: std::time::Instant::now(),
+        })
+        .await?;
         match done {
             None => Ok(()),
             // A dropped sender (writer aborted at a shutdown deadline) is "not committed" too.
@@ -349,6 +368,11 @@ async fn run(
             // Closed and empty: every accepted row is written.
             break;
         }
+        if let Some(m) = &config.metrics {
+            for q in &buf {
+                m.queue_wait.observe(q.at.elapsed().as_secs_f64());
+            }
+        }
         // Group commit: everything queued (up to max_batch) in one transaction, then every waiter.
         let (records, waiters) = buf.drain(..).map(|q| (q.record, q.committed)).unzip();
         write_with_retry(&store, records, waiters, &counters, &config).await;
@@ -371,7 +395,11 @@ async fn write_with_retry(
     loop {
         attempt += 1;
         let started = std::time::Instant::now();
-        match store.write_audit_batch(&batch, &mut ids).await {
+        let written = store.write_audit_batch(&batch, &mut ids).await;
+        if let Some(m) = &config.metrics {
+            m.commit.observe(started.elapsed().as_secs_f64());
+        }
+        match written {
             Ok(()) => {
                 counters
                     .written

@@ -21,7 +21,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use audit::{
-    AuditMode, AuditQueue, AuditQueueConfig, AuditReceiver, AuditStats, AuditWriter, EnqueueError,
+    AuditMode, AuditQueue, AuditQueueConfig, AuditReceiver, AuditStats, AuditWriter,
+    AuditWriterMetrics, EnqueueError,
 };
 pub use hash::PatientHasher;
 pub use memory::MemoryStore;

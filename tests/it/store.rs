@@ -91,6 +91,7 @@ fn small_queue() -> AuditQueueConfig {
         max_batch: 7,
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
+        metrics: None,
     }
 }
 

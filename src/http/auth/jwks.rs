@@ -3,6 +3,7 @@
 //! `TRD_CDS_JWKS_MIN_REFETCH_SECS`). Fail closed: a set that cannot be fetched gives no key.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,6 +80,9 @@ pub struct RemoteKeys {
     ttl: Duration,
     min_refetch: Duration,
     sets: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Remote>>>>,
+    /// Fetches that succeeded / failed since start (metrics: `trd_cds_jwks_fetches_total`).
+    fetched_ok: AtomicU64,
+    fetch_failed: AtomicU64,
 }
 
 impl RemoteKeys {
@@ -95,7 +99,17 @@ impl RemoteKeys {
             ttl,
             min_refetch,
             sets: Mutex::new(HashMap::new()),
+            fetched_ok: AtomicU64::new(0),
+            fetch_failed: AtomicU64::new(0),
         }
+    }
+
+    /// JWK Set fetches `(succeeded, failed)` since start.
+    pub fn fetches(&self) -> (u64, u64) {
+        (
+            self.fetched_ok.load(Ordering::Relaxed),
+            self.fetch_failed.load(Ordering::Relaxed),
+        )
     }
 
     fn slot(&self, url: &str) -> Arc<tokio::sync::Mutex<Remote>> {
@@ -132,6 +146,7 @@ impl RemoteKeys {
         r.last_attempt = Some(now);
         match self.fetch(url).await {
             Ok(map) => {
+                self.fetched_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(keys = map.len(), "JWK Set fetched");
                 r.keys = Some(map);
                 r.fetched_at = Some(now);
@@ -142,6 +157,7 @@ impl RemoteKeys {
                     .ok_or(KeyLookupError::UnknownKid)
             }
             Err(e) => {
+                self.fetch_failed.fetch_add(1, Ordering::Relaxed);
                 // Fail closed: a stale set is not used once its time is up.
                 Err(KeyLookupError::Unavailable(e))
             }

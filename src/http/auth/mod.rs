@@ -120,6 +120,13 @@ impl Auth {
         })
     }
 
+    /// JWK Set fetches `(succeeded, failed)` since start (metrics; `(0, 0)` with auth off).
+    pub fn jwks_fetches(&self) -> (u64, u64) {
+        self.verifier
+            .as_ref()
+            .map_or((0, 0), Verifier::jwks_fetches)
+    }
+
     pub fn enabled(&self) -> bool {
         self.verifier.is_some()
     }
@@ -220,6 +227,9 @@ pub async fn require_jwt(
         }
         Err(AuthFailure::Rejected(reason)) => {
             tracing::warn!(%reason, verify_us, "client JWT refused; answering 401");
+            if let Some(m) = req.app_data::<web::Data<crate::http::metrics::Metrics>>() {
+                m.jwt_refused(reason.label());
+            }
             let (http, _) = req.into_parts();
             Ok(ServiceResponse::new(http, unauthorized()).map_into_right_body())
         }

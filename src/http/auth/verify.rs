@@ -59,6 +59,39 @@ pub enum Reject {
     Replayed,
 }
 
+impl Reject {
+    /// A fixed name for metrics (`trd_cds_jwt_refusals_total{reason}`): never the `iss`, `kid`,
+    /// `alg` or anything else the caller wrote.
+    pub fn label(&self) -> &'static str {
+        use Reject::*;
+        match self {
+            MissingAuthorization => "missing_authorization",
+            DuplicateAuthorization => "duplicate_authorization",
+            NotBearer => "not_bearer",
+            TooLong => "too_long",
+            Malformed(_) => "malformed",
+            AlgNotAllowed(_) => "alg_not_allowed",
+            TypNotJwt => "typ_not_jwt",
+            MissingKid => "missing_kid",
+            CritUnsupported => "crit_unsupported",
+            MissingClaim(_) => "missing_claim",
+            UntrustedIssuer(_) => "untrusted_issuer",
+            AudienceMismatch => "audience_mismatch",
+            Expired => "expired",
+            IssuedInFuture => "issued_in_future",
+            NotYetValid => "not_yet_valid",
+            LifetimeTooLong(_) => "lifetime_too_long",
+            TenantNotAllowed => "tenant_not_allowed",
+            JkuNotAllowed => "jku_not_allowed",
+            UnknownKid(_) => "unknown_kid",
+            KeysUnavailable(_) => "keys_unavailable",
+            KeyAlgMismatch => "key_alg_mismatch",
+            BadSignature(_) => "bad_signature",
+            Replayed => "replayed",
+        }
+    }
+}
+
 impl fmt::Display for Reject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Reject::*;
@@ -196,6 +229,11 @@ fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
 }
 
 impl Verifier {
+    /// JWK Set fetches `(succeeded, failed)` since start (metrics).
+    pub fn jwks_fetches(&self) -> (u64, u64) {
+        self.remote.fetches()
+    }
+
     /// Build from validated clients (their key files are read here).
     pub fn new(
         clients: Vec<TrustedClient>,

@@ -77,6 +77,13 @@ pub async fn post_feedback(
             "feedback could not be stored; it was not acknowledged; retry",
         )
     })?;
+    for e in &entries {
+        let outcome = match e.outcome {
+            store::FeedbackOutcome::Accepted => "accepted",
+            store::FeedbackOutcome::Overridden => "overridden",
+        };
+        state.metrics.feedback(service.id, outcome);
+    }
     tracing::info!(
         stored = saved.stored,
         duplicates = saved.duplicates,

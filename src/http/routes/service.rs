@@ -50,9 +50,26 @@ pub async fn call_service(
     JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
+    // Unknown ids are not counted: the label would be the caller's raw input.
     let service = super::service_or_404(&id)?;
-    require_json(&http)?;
-    let req = parse_request(&body).map_err(ApiError::bad_request)?;
+    let answered = answer_call(&state, service, &http, &body, started).await;
+    state.metrics.observe_hook(service.id, answered.as_deref());
+    let cards = answered?;
+    Ok(HttpResponse::Ok().json(CdsResponse {
+        cards: cards.into_iter().map(|c| c.card).collect(),
+    }))
+}
+
+/// The cards of a call to `service` (audited), or why not.
+async fn answer_call(
+    state: &AppState,
+    service: &'static ServiceDef,
+    http: &HttpRequest,
+    body: &[u8],
+    started: std::time::Instant,
+) -> Result<Vec<cards::RenderedCard>, ApiError> {
+    require_json(http)?;
+    let req = parse_request(body).map_err(ApiError::bad_request)?;
     if req.hook != service.hook {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -65,14 +82,14 @@ pub async fn call_service(
         .at("hook"));
     }
     let outcome = match service.hook {
-        "patient-view" => patient_view(&state, service, &req).await,
+        "patient-view" => patient_view(state, service, &req).await,
         "order-select" | "order-sign" => {
             let hook = if service.hook == "order-select" {
                 OrderHook::OrderSelect
             } else {
                 OrderHook::OrderSign
             };
-            order_hooks::order_hook(&state, service, &req, hook)
+            order_hooks::order_hook(state, service, &req, hook)
                 .await
                 .map(|a| Answer {
                     patient: a.patient,
@@ -91,7 +108,7 @@ pub async fn call_service(
     match outcome {
         Ok(answer) => {
             record_call(
-                &state,
+                state,
                 &audit,
                 Some(&answer.patient),
                 Some(answer.status),
@@ -99,13 +116,10 @@ pub async fn call_service(
                 200,
             )
             .await?;
-            let response = CdsResponse {
-                cards: answer.cards.into_iter().map(|c| c.card).collect(),
-            };
-            Ok(HttpResponse::Ok().json(response))
+            Ok(answer.cards)
         }
         Err(e) => {
-            record_call(&state, &audit, None, None, &[], e.status.as_u16()).await?;
+            record_call(state, &audit, None, None, &[], e.status.as_u16()).await?;
             Err(e)
         }
     }
