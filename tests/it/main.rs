@@ -13,6 +13,7 @@ mod fuzz_parsers;
 mod http_api;
 mod limits;
 mod metamorphic;
+mod metrics;
 mod openapi_sync;
 mod order_hooks;
 mod persistence_http;

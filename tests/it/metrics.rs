@@ -1,11 +1,7 @@
 //! `GET /metrics` over real HTTP: real hook calls (a 200 with cards, a 412, 401s, feedback), then a
 //! scrape, parsed, asserting each series and its value; and no patient id or token in it.
 
-mod common {
-    pub mod app;
-    pub mod fhir_server;
-    pub mod jwt;
-}
+use crate::common;
 
 use std::collections::BTreeMap;
 
