@@ -17,6 +17,7 @@ pub const STAGING: &str = "staging.toml";
 pub const CODES: &str = "codes.toml";
 pub const CONDITIONS: &str = "conditions.json";
 pub const PRODUCTS: &str = "products.json";
+pub const CARDS: &str = super::cards::CARDS;
 
 /// The text of every knowledge file; [`KnowledgeBase::from_sources`] parses and validates them together.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,8 @@ pub struct KnowledgeSources<'a> {
     pub codes: &'a str,
     pub conditions: &'a str,
     pub products: &'a str,
+    /// `cards.toml`: next-step order, guideline links, referral codes.
+    pub cards: &'a str,
 }
 
 impl KnowledgeSources<'static> {
@@ -41,6 +44,7 @@ impl KnowledgeSources<'static> {
             codes: include_str!("../../knowledge/codes.toml"),
             conditions: include_str!("../../knowledge/conditions.json"),
             products: include_str!("../../knowledge/products.json"),
+            cards: include_str!("../../knowledge/cards.toml"),
         }
     }
 }
@@ -307,11 +311,13 @@ pub(crate) fn build(src: &KnowledgeSources<'_>) -> Result<KnowledgeBase, KbError
     load_codes(src.codes, &mut idx)?;
     load_conditions(src.conditions, &mut idx)?;
     load_products(src.products, &mut idx)?;
+    let cards = super::cards::load(src.cards)?;
 
     Ok(KnowledgeBase {
         version: manifest.version.trim().to_string(),
         params: params.params,
         staging: staging.staging,
+        cards,
         idx,
     })
 }
