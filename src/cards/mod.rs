@@ -1,9 +1,11 @@
 //! Assessment → CDS Hooks cards (clinical-rules §10). Pure: no I/O, no clock.
 //!
 //! - one `critical` card per urgent recommendation;
-//! - one TRD card when status is `met` (`warning`) or `possible` (`info`), with every counted trial,
-//!   the staging, flags, data issues and knowledge-base version in its markdown detail, the routine
-//!   recommendations as suggestions, and the full assessment under `extension."trd-assessment"`;
+//! - one TRD card when status is `met` (`warning`) or `possible` (`info`), laid out for an EHR
+//!   sidebar: status sentence, one line per trial, the next steps in guideline order (the order of
+//!   `knowledge/cards.toml`), "Other options", evidence last; at most [`MAX_SUGGESTIONS`] buttons,
+//!   each creating a draft order; links to the guidance the steps rest on; the full assessment
+//!   under `extension."trd-assessment"`;
 //! - a `warning` instead of the TRD card for a bipolar-spectrum patient on an antidepressant without
 //!   a mood stabiliser or antipsychotic;
 //! - nothing otherwise: silence is the default.
@@ -17,8 +19,10 @@ mod suggestions;
 
 use uuid::Uuid;
 
-use crate::cds_hooks::card::{Card, Indicator, OverrideReason, Source, Suggestions, Summary};
-use crate::clinical::{Assessment, FlagCode, Priority, RecommendationCode, Status};
+use crate::cds_hooks::card::{
+    Card, Coding, Indicator, Link, OverrideReason, Source, Suggestion, Suggestions, Summary,
+};
+use crate::clinical::{Assessment, FlagCode, Priority, Recommendation, RecommendationCode, Status};
 use crate::fhir::record::PatientRecord;
 use crate::knowledge::KnowledgeBase;
 
@@ -30,8 +34,47 @@ const UUID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_5b3e_2a4d_5e8f_9b10_7c3d_2e1
 /// What the renderer needs from the deployment.
 #[derive(Debug, Clone, Default)]
 pub struct CardContext<'a> {
-    /// Where a clinician can read about the service (card `source.url`).
-    pub source_url: Option<&'a str>,
+    /// The service's public base URL without a trailing slash (`TRD_CDS_PUBLIC_BASE_URL`, else
+    /// `http://<Host>` of the request): card `source.url` is its [`HOW_IT_DECIDES_PATH`] page and
+    /// `source.topic` codes live under [`TOPICS_PATH`].
+    pub base_url: Option<&'a str>,
+}
+
+/// The service's page about how it decides (served by `GET /how-it-decides`).
+pub const HOW_IT_DECIDES_PATH: &str = "/how-it-decides";
+/// The code system of `source.topic`, under the public base URL.
+pub const TOPICS_PATH: &str = "/topics";
+/// At most this many buttons per card: more is alert fatigue, not choice.
+pub const MAX_SUGGESTIONS: usize = 4;
+/// At most this many next steps in the detail; the rest go on the "Other options" line.
+pub const MAX_NEXT_STEPS: usize = 4;
+
+/// What a card is about (`source.topic`), coded in the service's own code system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    TreatmentResistantDepression,
+    SuicideRisk,
+    UrgentEct,
+    BipolarAntidepressant,
+    MedicationOrderCheck,
+}
+
+impl Topic {
+    fn code_display(self) -> (&'static str, &'static str) {
+        match self {
+            Topic::TreatmentResistantDepression => (
+                "treatment-resistant-depression",
+                "Treatment-resistant depression",
+            ),
+            Topic::SuicideRisk => ("suicide-risk", "Suicide risk"),
+            Topic::UrgentEct => ("urgent-ect", "Urgent ECT evaluation"),
+            Topic::BipolarAntidepressant => (
+                "bipolar-antidepressant",
+                "Antidepressant in bipolar disorder",
+            ),
+            Topic::MedicationOrderCheck => ("medication-order-check", "Medication order check"),
+        }
+    }
 }
 
 /// The kind of a card, for audit and feedback analytics.
@@ -124,7 +167,6 @@ pub fn patient_view(
     ctx: &CardContext<'_>,
 ) -> Vec<RenderedCard> {
     let fp = Fingerprint::of(a);
-    let source = source(kb, ctx);
     let mut out = Vec::new();
 
     for rec in a
@@ -137,27 +179,103 @@ pub fn patient_view(
             RecommendationCode::UrgentEctEvaluation => CardKind::UrgentEctEvaluation,
             _ => continue,
         };
-        out.push(urgent_card(a, kb, kind, rec, &fp, &source));
+        out.push(urgent_card(a, kb, ctx, kind, rec, &fp));
     }
 
     let bipolar = a.flags.iter().any(|f| f.code == FlagCode::BipolarSpectrum);
     if bipolar {
-        if let Some(card) = bipolar_card(a, record, kb, &fp, &source) {
+        if let Some(card) = bipolar_card(a, record, kb, ctx, &fp) {
             out.push(card);
         }
     } else if matches!(a.status, Status::Met | Status::Possible) {
-        out.push(trd_card(a, kb, &fp, &source));
+        out.push(trd_card(a, kb, ctx, &fp));
     }
     out
 }
 
+/// The source of the order hooks' cards.
 fn source(kb: &KnowledgeBase, ctx: &CardContext<'_>) -> Source {
+    source_for(kb, ctx, Topic::MedicationOrderCheck)
+}
+
+/// `source`: label with the knowledge-base version; url = the service's "how it decides" page;
+/// topic coded in the service's code system. Without a base URL (unit tests) only the label.
+pub(crate) fn source_for(kb: &KnowledgeBase, ctx: &CardContext<'_>, topic: Topic) -> Source {
     let label = format!("TRD CDS · knowledge base {}", kb.version());
     let s = Source::new(label).unwrap_or_else(|_| Source::new("TRD CDS").expect("static label"));
-    match ctx.source_url {
-        Some(u) => s.with_url(u),
-        None => s,
+    let Some(base) = ctx.base_url else {
+        return s;
+    };
+    let (code, display) = topic.code_display();
+    s.with_url(format!("{base}{HOW_IT_DECIDES_PATH}"))
+        .with_topic(Coding {
+            system: format!("{base}{TOPICS_PATH}"),
+            code: code.to_string(),
+            display: Some(display.to_string()),
+        })
+}
+
+/// The link to the app that shows the whole treatment history (a SMART launch), once it exists:
+/// the one place where it is added to the TRD card. None for now.
+fn app_link(_ctx: &CardContext<'_>) -> Option<Link> {
+    None
+}
+
+/// The guidance the card's steps rest on (`knowledge/cards.toml`), each guideline once, in the
+/// order the steps cite them; then the app link.
+fn links(kb: &KnowledgeBase, ctx: &CardContext<'_>, recs: &[&Recommendation]) -> Vec<Link> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for r in recs {
+        for g in kb.cards().step_guidelines(r.code.as_str()) {
+            if seen.contains(&g.id.as_str()) {
+                continue;
+            }
+            seen.push(&g.id);
+            if let Ok(l) = Link::absolute(g.label.clone(), g.url.clone()) {
+                out.push(l);
+            }
+        }
     }
+    out.extend(app_link(ctx));
+    out
+}
+
+/// The routine recommendations in the card order of `knowledge/cards.toml` (a code without a row
+/// goes last, in engine order: the sort is stable).
+fn in_card_order<'a>(a: &'a Assessment, kb: &KnowledgeBase) -> Vec<&'a Recommendation> {
+    let mut recs: Vec<&Recommendation> = a
+        .recommendations
+        .iter()
+        .filter(|r| r.priority == Priority::Routine)
+        .collect();
+    recs.sort_by_key(|r| kb.cards().step_rank(r.code.as_str()).unwrap_or(usize::MAX));
+    recs
+}
+
+/// Up to [`MAX_SUGGESTIONS`] buttons, one per recommendation that is one order, in card order;
+/// the first is the guideline-preferred one (`isRecommended`).
+fn order_suggestions(
+    a: &Assessment,
+    kb: &KnowledgeBase,
+    kind: CardKind,
+    recs: &[&Recommendation],
+    fp: &Fingerprint,
+) -> (Vec<Suggestion>, Vec<(Uuid, RecommendationCode)>) {
+    let mut items = Vec::new();
+    let mut audit = Vec::new();
+    for rec in recs {
+        if items.len() == MAX_SUGGESTIONS {
+            break;
+        }
+        let uuid = fp.suggestion_uuid(kind, rec.code);
+        if let Some(s) = suggestions::build(a, kb, kind, rec.code, uuid) {
+            let s = if items.is_empty() { s.recommended() } else { s };
+            audit.push((uuid, rec.code));
+            items.push(s);
+        }
+    }
+    (items, audit)
 }
 
 /// The contract's wire name of an enum value (its serde name: `met`, `failed`, `suicide-risk`), the
@@ -226,38 +344,39 @@ fn summary(text: String) -> Summary {
 fn urgent_card(
     a: &Assessment,
     kb: &KnowledgeBase,
+    ctx: &CardContext<'_>,
     kind: CardKind,
-    rec: &crate::clinical::Recommendation,
+    rec: &Recommendation,
     fp: &Fingerprint,
-    source: &Source,
 ) -> RenderedCard {
-    let (text, flags): (&str, &[FlagCode]) = match kind {
+    let (text, flags, topic): (&str, &[FlagCode], Topic) = match kind {
         CardKind::UrgentSafetyAssessment => (
             "Suicide risk documented: same-day safety assessment recommended",
             &[FlagCode::SuicideRisk],
+            Topic::SuicideRisk,
         ),
         _ => (
             "Depression with psychotic features or catatonia: urgent ECT evaluation recommended",
             &[FlagCode::PsychoticFeatures, FlagCode::Catatonia],
+            Topic::UrgentEct,
         ),
     };
+    let step = suggestions::plan(rec.code, a, kb).sentence;
+    let findings: Vec<_> = a.flags.iter().filter(|f| flags.contains(&f.code)).collect();
+    // The engine says so in the rationale when the site does not offer ECT.
+    let elsewhere = rec.code == RecommendationCode::UrgentEctEvaluation
+        && rec.rationale.contains("refer externally");
     let mut card = Card::new(
         fp.card_uuid(kind),
         summary(text.to_string()),
         Indicator::Critical,
-        source.clone(),
+        source_for(kb, ctx, topic),
     )
-    .with_detail(detail::urgent(a, kb, rec, flags))
+    .with_detail(detail::urgent(a, kb, &step, &findings, elsewhere))
     .with_override_reasons(override_reasons());
-    let mut sugg = Vec::new();
-    if kind == CardKind::UrgentEctEvaluation
-        && let Some(s) =
-            suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
-    {
-        sugg.push((s.uuid(), rec.code));
-        if let Ok(set) = Suggestions::any(vec![s]) {
-            card = card.with_suggestions(set);
-        }
+    let (items, sugg) = order_suggestions(a, kb, kind, &[rec], fp);
+    if let Ok(set) = Suggestions::any(items) {
+        card = card.with_suggestions(set);
     }
     RenderedCard {
         kind,
@@ -266,7 +385,12 @@ fn urgent_card(
     }
 }
 
-fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Source) -> RenderedCard {
+fn trd_card(
+    a: &Assessment,
+    kb: &KnowledgeBase,
+    ctx: &CardContext<'_>,
+    fp: &Fingerprint,
+) -> RenderedCard {
     let kind = CardKind::Trd;
     let (indicator, text) = match a.status {
         Status::Met => (
@@ -282,24 +406,27 @@ fn trd_card(a: &Assessment, kb: &KnowledgeBase, fp: &Fingerprint, source: &Sourc
                 .to_string(),
         ),
     };
-    let routine: Vec<_> = a
-        .recommendations
+    let recs = in_card_order(a, kb);
+    let plans: Vec<_> = recs
         .iter()
-        .filter(|r| r.priority == Priority::Routine)
+        .map(|r| suggestions::plan(r.code, a, kb))
         .collect();
-    let mut items = Vec::new();
-    let mut sugg = Vec::new();
-    for rec in &routine {
-        if let Some(s) =
-            suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
-        {
-            sugg.push((s.uuid(), rec.code));
-            items.push(s);
-        }
-    }
-    let mut card = Card::new(fp.card_uuid(kind), summary(text), indicator, source.clone())
-        .with_detail(detail::trd(a, kb))
-        .with_override_reasons(override_reasons());
+    let shown: Vec<String> = plans
+        .iter()
+        .take(MAX_NEXT_STEPS)
+        .map(|p| p.sentence.clone())
+        .collect();
+    let others: Vec<&str> = plans.iter().skip(MAX_NEXT_STEPS).map(|p| p.short).collect();
+    let (items, sugg) = order_suggestions(a, kb, kind, &recs, fp);
+    let mut card = Card::new(
+        fp.card_uuid(kind),
+        summary(text),
+        indicator,
+        source_for(kb, ctx, Topic::TreatmentResistantDepression),
+    )
+    .with_detail(detail::trd(a, kb, &shown, &others))
+    .with_override_reasons(override_reasons())
+    .with_links(links(kb, ctx, &recs));
     if let Ok(set) = Suggestions::any(items) {
         card = card.with_suggestions(set);
     }
@@ -315,8 +442,8 @@ fn bipolar_card(
     a: &Assessment,
     record: &PatientRecord,
     kb: &KnowledgeBase,
+    ctx: &CardContext<'_>,
     fp: &Fingerprint,
-    source: &Source,
 ) -> Option<RenderedCard> {
     let running: Vec<_> = a.trials.iter().filter(|t| t.end.is_none()).collect();
     if running.is_empty() || crate::clinical::exposures::on_mood_stabiliser(record, kb, a.as_of) {
@@ -326,25 +453,23 @@ fn bipolar_card(
     let text =
         "Bipolar disorder on record: antidepressant without a mood stabiliser or antipsychotic"
             .to_string();
-    let mut items = Vec::new();
-    let mut sugg = Vec::new();
-    if let Some(rec) = a
+    let review: Vec<&Recommendation> = a
         .recommendations
         .iter()
-        .find(|r| r.code == RecommendationCode::SpecialistReview)
-        && let Some(s) =
-            suggestions::build(a, kb, kind, rec.code, fp.suggestion_uuid(kind, rec.code))
-    {
-        sugg.push((s.uuid(), rec.code));
-        items.push(s);
-    }
+        .filter(|r| r.code == RecommendationCode::SpecialistReview)
+        .collect();
+    let steps: Vec<String> = review
+        .iter()
+        .map(|r| suggestions::plan(r.code, a, kb).sentence)
+        .collect();
+    let (items, sugg) = order_suggestions(a, kb, kind, &review, fp);
     let mut card = Card::new(
         fp.card_uuid(kind),
         summary(text),
         Indicator::Warning,
-        source.clone(),
+        source_for(kb, ctx, Topic::BipolarAntidepressant),
     )
-    .with_detail(detail::bipolar(a, kb, &running))
+    .with_detail(detail::bipolar(a, kb, &running, &steps))
     .with_override_reasons(override_reasons());
     if let Ok(set) = Suggestions::any(items) {
         card = card.with_suggestions(set);
@@ -375,5 +500,113 @@ mod tests {
             .expect("TRD card");
         let v = serde_json::to_value(&trd.card).expect("card json");
         assert_eq!(v["uuid"], "cf68aa69-56c6-5954-a6d8-537f17191742");
+    }
+
+    /// Every recommendation code. The match makes adding a code a compile error here until it is
+    /// listed, so the next test covers it.
+    fn all_codes() -> Vec<RecommendationCode> {
+        use RecommendationCode as R;
+        let all = vec![
+            R::UrgentSafetyAssessment,
+            R::UrgentEctEvaluation,
+            R::SpecialistReview,
+            R::OptimizeDose,
+            R::ExtendTrial,
+            R::VerifyTreatmentHistory,
+            R::AddPsychotherapy,
+            R::AugmentAntipsychotic,
+            R::AugmentLithium,
+            R::SwitchClass,
+            R::CombineAntidepressant,
+            R::ReferTms,
+            R::ReferEsketamine,
+            R::ReferEct,
+            R::ReassessDiagnosis,
+        ];
+        for c in &all {
+            match c {
+                R::UrgentSafetyAssessment
+                | R::UrgentEctEvaluation
+                | R::SpecialistReview
+                | R::OptimizeDose
+                | R::ExtendTrial
+                | R::VerifyTreatmentHistory
+                | R::AddPsychotherapy
+                | R::AugmentAntipsychotic
+                | R::AugmentLithium
+                | R::SwitchClass
+                | R::CombineAntidepressant
+                | R::ReferTms
+                | R::ReferEsketamine
+                | R::ReferEct
+                | R::ReassessDiagnosis => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_routine_recommendation_has_a_place_in_the_card_order() {
+        let cards = kb().cards();
+        for code in all_codes() {
+            let urgent = matches!(
+                code,
+                RecommendationCode::UrgentSafetyAssessment
+                    | RecommendationCode::UrgentEctEvaluation
+            );
+            assert_eq!(
+                cards.step_rank(code.as_str()).is_some(),
+                !urgent,
+                "knowledge/cards.toml [[step]] for {}",
+                code.as_str()
+            );
+            if !urgent {
+                assert!(cards.step_guidelines(code.as_str()).next().is_some());
+            }
+        }
+    }
+
+    fn trd_json(base: Option<&str>) -> serde_json::Value {
+        let r = met_patient();
+        let a = r.assess("2025-01-01");
+        let cards = patient_view(&a, &r.r, kb(), &CardContext { base_url: base });
+        let trd = cards.iter().find(|c| c.kind == CardKind::Trd).expect("TRD");
+        serde_json::to_value(&trd.card).expect("card json")
+    }
+
+    #[test]
+    fn next_steps_follow_the_knowledge_order_and_buttons_are_capped() {
+        let v = trd_json(None);
+        let detail = v["detail"].as_str().unwrap();
+        // Augmentation before switching (CANMAT 2023 adjunct line), neuromodulation after.
+        let at = |s: &str| detail.find(s).unwrap_or_else(|| panic!("{s}: {detail}"));
+        assert!(at("1. Add an antipsychotic") < at("2. Switch to an antidepressant"));
+        assert!(at("Other options:") > at("3. Add lithium"));
+        let sugg = v["suggestions"].as_array().unwrap();
+        assert!(sugg.len() <= MAX_SUGGESTIONS);
+        assert_eq!(sugg[0]["isRecommended"], true);
+        assert!(sugg[1..].iter().all(|s| s.get("isRecommended").is_none()));
+        assert!(
+            sugg.iter()
+                .all(|s| s["actions"].as_array().is_some_and(|a| !a.is_empty()))
+        );
+        // Without a base URL (no request): no source url or topic, links still there.
+        assert!(v["source"].get("url").is_none());
+        assert!(!v["links"].as_array().unwrap().is_empty());
+        assert!(app_link(&CardContext::default()).is_none());
+    }
+
+    #[test]
+    fn source_has_the_how_it_decides_page_and_a_coded_topic() {
+        let v = trd_json(Some("https://cds.example.org"));
+        assert_eq!(v["source"]["url"], "https://cds.example.org/how-it-decides");
+        assert_eq!(
+            v["source"]["topic"]["system"],
+            "https://cds.example.org/topics"
+        );
+        assert_eq!(
+            v["source"]["topic"]["code"],
+            "treatment-resistant-depression"
+        );
     }
 }

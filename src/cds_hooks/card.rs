@@ -65,12 +65,15 @@ pub struct Coding {
     pub display: Option<String>,
 }
 
-/// The card's source: a label naming the service and knowledge-base version; optional url.
+/// The card's source: a label naming the service and knowledge-base version; optional url (the
+/// service's page on how it decides) and topic (a coded subject for analytics).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Source {
     label: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<Coding>,
 }
 
 impl Source {
@@ -79,10 +82,19 @@ impl Source {
         if label.trim().is_empty() {
             return Err(WireError::new("source.label", "must not be empty"));
         }
-        Ok(Source { label, url: None })
+        Ok(Source {
+            label,
+            url: None,
+            topic: None,
+        })
     }
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into()).filter(|u: &String| !u.is_empty());
+        self
+    }
+    /// A coded topic; ignored when system or code is empty (a Coding needs both).
+    pub fn with_topic(mut self, topic: Coding) -> Self {
+        self.topic = Some(topic).filter(|t| !t.system.is_empty() && !t.code.is_empty());
         self
     }
 }

@@ -36,6 +36,16 @@ pub struct Concept<'a> {
 }
 
 fn concept(c: &Concept<'_>, resource: &'static str) -> Result<CodeableConcept, EmitError> {
+    concept_with_text(c, c.display, resource)
+}
+
+/// A CodeableConcept whose `text` may say more than the coding's display (a referral to psychiatry
+/// *for ECT evaluation*): the coding keeps the code's own display.
+fn concept_with_text(
+    c: &Concept<'_>,
+    text: &str,
+    resource: &'static str,
+) -> Result<CodeableConcept, EmitError> {
     let mut codings = Vec::new();
     if let (Some(system), Some(code)) = (c.system, c.code) {
         let coding = Coding::builder()
@@ -48,7 +58,7 @@ fn concept(c: &Concept<'_>, resource: &'static str) -> Result<CodeableConcept, E
     }
     CodeableConcept::builder()
         .coding(codings)
-        .text(c.display.to_string())
+        .text(text.to_string())
         .build()
         .map_err(err(resource))
 }
@@ -63,7 +73,10 @@ fn reference(r: &str, resource: &'static str) -> Result<Reference, EmitError> {
 /// A proposed referral (`ServiceRequest`, status draft, intent proposal).
 pub struct Referral<'a> {
     pub patient: &'a str,
+    /// The referral procedure (SNOMED CT "Referral to …"), with the code's own display.
     pub what: Concept<'a>,
+    /// What the referral is for, in words (the `code.text`): "Electroconvulsive therapy (ECT) evaluation".
+    pub text: &'a str,
     pub urgent: bool,
     /// Why: free text (e.g. "Treatment-resistant depression: 2 failed adequate trials").
     pub reason_text: &'a str,
@@ -89,7 +102,7 @@ pub fn referral(r: &Referral<'_>) -> Result<RawJson, EmitError> {
         } else {
             RequestPriority::Routine
         })
-        .code(concept(&r.what, RES)?)
+        .code(concept_with_text(&r.what, r.text, RES)?)
         .subject(reference(r.patient, RES)?)
         .reason_code(vec![Some(reason)])
         .reason_reference(reason_reference)
@@ -168,10 +181,11 @@ mod tests {
         let v = referral(&Referral {
             patient: "Patient/p1",
             what: Concept {
-                system: Some("http://www.ama-assn.org/go/cpt"),
-                code: Some("90867"),
-                display: "TMS evaluation",
+                system: Some("http://snomed.info/sct"),
+                code: Some("183524004"),
+                display: "Referral to psychiatry service",
             },
+            text: "Transcranial magnetic stimulation (TMS) evaluation",
             urgent: false,
             reason_text: "TRD",
             reason_reference: Some("Condition/c1"),
@@ -183,7 +197,15 @@ mod tests {
         assert_eq!(v["intent"], "proposal");
         assert_eq!(v["priority"], "routine");
         assert_eq!(v["subject"]["reference"], "Patient/p1");
-        assert_eq!(v["code"]["coding"][0]["code"], "90867");
+        assert_eq!(v["code"]["coding"][0]["code"], "183524004");
+        assert_eq!(
+            v["code"]["coding"][0]["display"],
+            "Referral to psychiatry service"
+        );
+        assert_eq!(
+            v["code"]["text"],
+            "Transcranial magnetic stimulation (TMS) evaluation"
+        );
         assert_eq!(v["reasonReference"][0]["reference"], "Condition/c1");
     }
 

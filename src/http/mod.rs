@@ -37,7 +37,8 @@ use crate::store::{
 pub struct AppState {
     pub kb: Arc<KnowledgeBase>,
     pub site: SiteConfig,
-    pub source_url: Option<String>,
+    /// `TRD_CDS_PUBLIC_BASE_URL` (no trailing slash); cards use the request's host when unset.
+    pub public_base_url: Option<String>,
     pub store: Store,
     pub audit: AuditQueue,
     pub hasher: PatientHasher,
@@ -155,10 +156,7 @@ impl Application {
         let state = web::Data::new(AppState {
             kb: Arc::new(kb),
             site: config.site,
-            source_url: config
-                .public_base_url
-                .as_ref()
-                .map(|u| format!("{u}/swagger-ui/")),
+            public_base_url: config.public_base_url.clone(),
             store: store.clone(),
             audit,
             hasher,
@@ -301,6 +299,7 @@ pub fn routes_config(cfg: &mut web::ServiceConfig) {
     )
     .service(routes::health::healthz)
     .service(routes::health::readyz)
+    .service(routes::how_it_decides::how_it_decides)
     .service(
         SwaggerUi::new("/swagger-ui/{_:.*}")
             .url("/api-docs/openapi.json", openapi::ApiDoc::openapi()),

@@ -28,7 +28,7 @@ impl Sys {
             systems::SNOMED | "urn:oid:2.16.840.1.113883.6.96" => Sys::Snomed,
             systems::LOINC | "urn:oid:2.16.840.1.113883.6.1" => Sys::Loinc,
             systems::CPT | "urn:oid:2.16.840.1.113883.6.12" => Sys::Cpt,
-            systems::HCPCS | "urn:oid:2.16.840.1.113883.6.285" => Sys::Hcpcs,
+            systems::HCPCS | systems::HCPCS_HTTPS | "urn:oid:2.16.840.1.113883.6.285" => Sys::Hcpcs,
             systems::ATC | "urn:oid:2.16.840.1.113883.6.73" => Sys::Atc,
             _ => return None,
         })

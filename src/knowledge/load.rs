@@ -18,6 +18,7 @@ pub const CODES: &str = "codes.toml";
 pub const CONDITIONS: &str = "conditions.json";
 pub const PROCEDURES: &str = "procedures.json";
 pub const PRODUCTS: &str = "products.json";
+pub const CARDS: &str = super::cards::CARDS;
 
 /// The text of every knowledge file; [`KnowledgeBase::from_sources`] parses and validates them together.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +31,8 @@ pub struct KnowledgeSources<'a> {
     pub conditions: &'a str,
     pub procedures: &'a str,
     pub products: &'a str,
+    /// `cards.toml`: next-step order, guideline links, referral codes.
+    pub cards: &'a str,
 }
 
 impl KnowledgeSources<'static> {
@@ -44,6 +47,7 @@ impl KnowledgeSources<'static> {
             conditions: include_str!("../../knowledge/conditions.json"),
             procedures: include_str!("../../knowledge/procedures.json"),
             products: include_str!("../../knowledge/products.json"),
+            cards: include_str!("../../knowledge/cards.toml"),
         }
     }
 }
@@ -341,11 +345,13 @@ pub(crate) fn build(src: &KnowledgeSources<'_>) -> Result<KnowledgeBase, KbError
     load_conditions(src.conditions, &mut idx)?;
     load_procedures(src.procedures, &mut idx)?;
     load_products(src.products, &mut idx)?;
+    let cards = super::cards::load(src.cards)?;
 
     Ok(KnowledgeBase {
         version: manifest.version.trim().to_string(),
         params: params.params,
         staging: staging.staging,
+        cards,
         idx,
     })
 }

@@ -1,6 +1,7 @@
 //! The knowledge base: drugs, products, code sets, rule parameters and staging tables, loaded from
 //! `knowledge/` and validated once at start-up. Lookups are by code; the engine never sees files.
 
+pub mod cards;
 mod codes;
 mod load;
 pub mod model;
@@ -24,12 +25,13 @@ pub struct KnowledgeBase {
     pub(crate) version: String,
     pub(crate) params: Params,
     pub(crate) staging: StagingTables,
+    cards: cards::CardKnowledge,
     idx: load::Index,
 }
 
 impl KnowledgeBase {
     /// The file names a knowledge directory must contain.
-    pub const FILES: [&'static str; 8] = [
+    pub const FILES: [&'static str; 9] = [
         load::MANIFEST,
         load::DRUGS,
         load::PARAMETERS,
@@ -38,6 +40,7 @@ impl KnowledgeBase {
         load::CONDITIONS,
         load::PROCEDURES,
         load::PRODUCTS,
+        load::CARDS,
     ];
 
     /// The knowledge base compiled into the binary (`include_str!` of the files under `knowledge/`).
@@ -64,6 +67,7 @@ impl KnowledgeBase {
             conditions: &texts[5],
             procedures: &texts[6],
             products: &texts[7],
+            cards: &texts[8],
         })
     }
 
@@ -89,6 +93,10 @@ impl KnowledgeBase {
     }
     pub fn staging(&self) -> &StagingTables {
         &self.staging
+    }
+    /// What the cards need beyond the rules: next-step order, guideline links, referral codes.
+    pub fn cards(&self) -> &cards::CardKnowledge {
+        &self.cards
     }
     /// Ingredient by id (`"sertraline"`).
     pub fn ingredient(&self, id: &str) -> Option<&Ingredient> {

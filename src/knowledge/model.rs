@@ -328,6 +328,9 @@ pub mod systems {
     pub const SNOMED: &str = "http://snomed.info/sct";
     pub const LOINC: &str = "http://loinc.org";
     pub const CPT: &str = "http://www.ama-assn.org/go/cpt";
-    pub const HCPCS: &str = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
+    /// The official HCPCS code-system URI (HL7 terminology: `http://`, not `https://`).
+    pub const HCPCS: &str = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
+    /// The `https://` spelling some EHRs send; read as HCPCS, never emitted.
+    pub const HCPCS_HTTPS: &str = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets";
     pub const ATC: &str = "http://www.whocc.no/atc";
 }

@@ -617,6 +617,12 @@ fn observation_procedure_and_answer_codes() {
         kb.procedure_kind(HCPCS, "G2083"),
         Some(ProcedureKind::Esketamine)
     );
+    // The official URI is http://; the https:// spelling EHRs send is still read.
+    assert!(HCPCS.starts_with("http://"));
+    assert_eq!(
+        kb.procedure_kind(model::systems::HCPCS_HTTPS, "G2083"),
+        Some(ProcedureKind::Esketamine)
+    );
     assert_eq!(kb.procedure_kind(SNOMED, "90870"), None);
     assert_eq!(kb.procedure_kind(CPT, "90871"), None);
     assert_eq!(kb.procedure_kind(RXNORM, "G2082"), None);

@@ -223,7 +223,7 @@ fn engine(doc: &str) {
                 &record,
                 kb(),
                 &CardContext {
-                    source_url: Some("https://cds.example.org/swagger-ui/"),
+                    base_url: Some("https://cds.example.org"),
                 },
             );
             for c in cards {
@@ -246,7 +246,7 @@ fn request_path(body: &[u8]) {
                 &SiteConfig::default(),
                 date!(2026 - 01 - 01),
             ) {
-                let _ = cards::patient_view(&a, &record, kb(), &CardContext { source_url: None });
+                let _ = cards::patient_view(&a, &record, kb(), &CardContext { base_url: None });
             }
         }
     }

@@ -16,6 +16,7 @@ mod metamorphic;
 mod metrics;
 mod openapi_sync;
 mod order_hooks;
+mod patient_view_card;
 mod persistence_http;
 mod sample_data;
 mod scenarios;

@@ -31,6 +31,7 @@ fn openapi_documents_every_endpoint_and_error_shape() {
         ("/api/v1/feedback/summary", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
+        ("/how-it-decides", "get"),
     ] {
         let op = &v["paths"][path][method];
         assert!(op.is_object(), "{method} {path} undocumented");

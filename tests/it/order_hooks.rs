@@ -347,9 +347,12 @@ const ROWS: &[Row] = &[
             ),
             (
                 "/cards/0/suggestions/0/label",
-                "~Augment with an antipsychotic",
+                "~Draft prescription: Aripiprazole",
             ),
-            ("/cards/0/suggestions/1/label", "~Augment with lithium"),
+            (
+                "/cards/0/suggestions/1/label",
+                "~Draft prescription: Lithium",
+            ),
             (
                 "/cards/0/suggestions/2/actions/1/resource/resourceType",
                 "\"ServiceRequest\"",

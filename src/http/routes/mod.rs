@@ -5,6 +5,7 @@ pub mod assessments;
 pub mod discovery;
 pub mod feedback;
 pub mod health;
+pub mod how_it_decides;
 pub mod order_hooks;
 pub mod service;
 
@@ -90,6 +91,7 @@ const ENDPOINTS: &[(&[&str], &str)] = &[
     (&["api", "v1", "feedback", "summary"], "GET"),
     (&["healthz"], "GET"),
     (&["readyz"], "GET"),
+    (&["how-it-decides"], "GET"),
 ];
 
 /// The segments of a path as the router saw it: `/a/b` → `["a", "b"]`, `/a/` → `["a", ""]` (no
@@ -150,6 +152,7 @@ fn route_label(path: &str) -> &'static str {
         ["api", "v1", "feedback", "summary"] => "/api/v1/feedback/summary",
         ["healthz"] => "/healthz",
         ["readyz"] => "/readyz",
+        ["how-it-decides"] => "/how-it-decides",
         _ => "this path",
     }
 }

@@ -39,6 +39,7 @@ pub async fn order_hook(
     service: &ServiceDef,
     req: &CdsRequest<'_>,
     hook: OrderHook,
+    base_url: &str,
 ) -> Result<OrderAnswer, ApiError> {
     let ctx = order_context(&req.context, hook).map_err(ApiError::bad_request)?;
     let gathered = gather(state, service, req, &[("patientId", &ctx.patient_id)]).await?;
@@ -89,7 +90,7 @@ pub async fn order_hook(
             &drafts,
             &state.kb,
             &CardContext {
-                source_url: state.source_url.as_deref(),
+                base_url: Some(base_url),
             },
         );
         Ok((assessment.status, cards))

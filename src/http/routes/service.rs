@@ -81,15 +81,16 @@ async fn answer_call(
         )
         .at("hook"));
     }
+    let base_url = super::how_it_decides::public_base_url(state.public_base_url.as_deref(), http);
     let outcome = match service.hook {
-        "patient-view" => patient_view(state, service, &req).await,
+        "patient-view" => patient_view(state, service, &req, &base_url).await,
         "order-select" | "order-sign" => {
             let hook = if service.hook == "order-select" {
                 OrderHook::OrderSelect
             } else {
                 OrderHook::OrderSign
             };
-            order_hooks::order_hook(state, service, &req, hook)
+            order_hooks::order_hook(state, service, &req, hook, &base_url)
                 .await
                 .map(|a| Answer {
                     patient: a.patient,
@@ -135,6 +136,7 @@ async fn patient_view(
     state: &AppState,
     service: &ServiceDef,
     req: &CdsRequest<'_>,
+    base_url: &str,
 ) -> Result<Answer, ApiError> {
     let ctx = patient_view_context(&req.context).map_err(ApiError::bad_request)?;
     let gathered = gather(state, service, req, &[("patientId", &ctx.patient_id)]).await?;
@@ -170,7 +172,7 @@ async fn patient_view(
             &record,
             &state.kb,
             &CardContext {
-                source_url: state.source_url.as_deref(),
+                base_url: Some(base_url),
             },
         );
         Ok::<_, reader::ReadError>(Ok((assessment.status, cards)))
