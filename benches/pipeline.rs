@@ -1,4 +1,6 @@
 //! Parse + assess + render, per patient size (criterion). Run: `cargo bench --bench pipeline`.
+//! `timeline` renders the treatment timeline SVG of each patient (issue 17): `cargo bench --bench
+//! pipeline -- timeline`.
 //! Inputs: synthetic patients of 10/60/500/3000 resources (`scripts/gen_bench_patients.py`) and the
 //! three pysynthea bundles of `tests/data/sample-data/` (2,000-3,200 entries each).
 //! Regression threshold: see README ("Performance").
@@ -158,9 +160,30 @@ fn hook_request(c: &mut Criterion) {
     g.finish();
 }
 
+/// The treatment timeline (src/timeline) of each patient's assessment, at 1,200 and 400 px.
+fn timeline(c: &mut Criterion) {
+    use trd_cds::timeline::{TimelineOptions, render_svg};
+
+    let kb = KnowledgeBase::embedded().expect("knowledge base");
+    let site = SiteConfig::default();
+    let as_of = time::macros::date!(2026 - 11 - 01);
+    let mut g = c.benchmark_group("timeline");
+    for (name, json) in inputs() {
+        let record = reader::read_bundle(&json, &kb).unwrap();
+        let a = clinical::assess(&record, &kb, &site, as_of);
+        for width in [1200, 400] {
+            let opts = TimelineOptions { width };
+            g.bench_with_input(BenchmarkId::new(format!("{width}px"), &name), &a, |b, a| {
+                b.iter(|| render_svg(black_box(a), &opts))
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = bench, hook_request
+    targets = bench, hook_request, timeline
 }
 criterion_main!(benches);

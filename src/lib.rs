@@ -12,5 +12,6 @@ pub mod http;
 pub mod knowledge;
 pub mod pipeline;
 pub mod store;
+pub mod timeline;
 
 pub use http::openapi::openapi_json;

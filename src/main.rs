@@ -5,14 +5,17 @@ use std::process::ExitCode;
 use trd_cds::config::Config;
 use trd_cds::http::Application;
 use trd_cds::knowledge::KnowledgeBase;
+use trd_cds::timeline::{self, TimelineOptions};
 
 const USAGE: &str = "\
 trd-cds — treatment-resistant depression CDS Hooks service
 
 USAGE:
     trd-cds [serve]                          serve HTTP (settings from the environment; see README)
-    trd-cds assess <bundle.json> [--as-of YYYY-MM-DD]
-                                             print the assessment of a FHIR Bundle as JSON
+    trd-cds assess <bundle.json> [--as-of YYYY-MM-DD] [--timeline out.svg [--timeline-width PX]]
+                                             print the assessment of a FHIR Bundle as JSON;
+                                             --timeline also draws the treatment timeline (SVG,
+                                             default 1200 px wide)
     trd-cds print-openapi                    print the OpenAPI 3.1 document
     trd-cds --help | --version
 ";
@@ -103,9 +106,31 @@ fn serve() -> ExitCode {
 fn assess(args: &[String]) -> ExitCode {
     let mut path = None;
     let mut as_of = None;
+    let mut timeline: Option<String> = None;
+    let mut timeline_opts = TimelineOptions::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--timeline" => match it.next() {
+                Some(p) if !p.starts_with("--") => timeline = Some(p.clone()),
+                _ => {
+                    eprintln!("error: --timeline needs an output file (e.g. out.svg)");
+                    return ExitCode::from(2);
+                }
+            },
+            "--timeline-width" => match it.next().and_then(|v| v.parse::<u32>().ok()) {
+                Some(w) if (timeline::MIN_WIDTH..=timeline::MAX_WIDTH).contains(&w) => {
+                    timeline_opts.width = w
+                }
+                _ => {
+                    eprintln!(
+                        "error: --timeline-width needs a width in px from {} to {}",
+                        timeline::MIN_WIDTH,
+                        timeline::MAX_WIDTH
+                    );
+                    return ExitCode::from(2);
+                }
+            },
             "--as-of" => match it.next().and_then(|v| trd_cds::dates::parse_day(v)) {
                 Some(d) => as_of = Some(d),
                 None => {
@@ -151,18 +176,30 @@ fn assess(args: &[String]) -> ExitCode {
     };
     let as_of = as_of.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
     match trd_cds::pipeline::assess_documents(&[&text], None, &kb, &site, as_of) {
-        Ok((_, a)) => match serde_json::to_string_pretty(&a) {
-            Ok(s) => {
-                println!("{s}");
-                ExitCode::SUCCESS
+        Ok((_, a)) => {
+            if let Some(out) = &timeline
+                && let Err(e) = std::fs::write(out, timeline::render_svg(&a, &timeline_opts))
+            {
+                eprintln!("error: cannot write {out}: {e}");
+                return ExitCode::FAILURE;
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+            print_json(&a)
+        }
         Err(e) => {
             eprintln!("error: {path}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(a: &trd_cds::clinical::Assessment) -> ExitCode {
+    match serde_json::to_string_pretty(a) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -578,10 +578,14 @@ mod tests {
     fn next_steps_follow_the_knowledge_order_and_buttons_are_capped() {
         let v = trd_json(None);
         let detail = v["detail"].as_str().unwrap();
-        // Augmentation before switching (CANMAT 2023 adjunct line), neuromodulation after.
+        // Psychological therapy first when there was none (NICE NG222, CANMAT 2023), then
+        // augmentation before switching (CANMAT 2023 adjunct line), neuromodulation after.
         let at = |s: &str| detail.find(s).unwrap_or_else(|| panic!("{s}: {detail}"));
-        assert!(at("1. Add an antipsychotic") < at("2. Switch to an antidepressant"));
-        assert!(at("Other options:") > at("3. Add lithium"));
+        assert!(
+            at("1. Add an evidence-based psychological therapy") < at("2. Add an antipsychotic")
+        );
+        assert!(at("2. Add an antipsychotic") < at("3. Switch to an antidepressant"));
+        assert!(at("Other options:") > at("4. Add lithium"));
         let sugg = v["suggestions"].as_array().unwrap();
         assert!(sugg.len() <= MAX_SUGGESTIONS);
         assert_eq!(sugg[0]["isRecommended"], true);

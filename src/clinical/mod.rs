@@ -10,6 +10,7 @@
 //! 6. [`measurement`], [`adherence`], [`outcome`]: baseline / follow-up, response, adherence from
 //!    dispenses (PDC), trial outcome (§3, §4, §5).
 //! 7. [`status`], [`flags`], [`staging`], [`recommendations`] (§6–§9).
+//! 8. [`series`]: the PHQ-9 totals and neuromodulation sessions of the period (§13), for pictures.
 //!
 //! The output lists only the trials and augmentations of the episode window (all of them when the
 //! onset is unknown or there is no episode): the list is what counts, and what cards show.
@@ -26,6 +27,7 @@ pub mod model;
 pub mod orders;
 pub mod outcome;
 pub mod recommendations;
+pub mod series;
 pub mod staging;
 pub mod status;
 pub mod trials;
@@ -133,6 +135,10 @@ pub fn assess(
     });
     data_issues.dedup();
 
+    let trials: Vec<Trial> = trials.into_iter().map(|t| t.trial).collect();
+    let augmentations: Vec<Augmentation> = augs.into_iter().map(|a| a.aug).collect();
+    let from = series::series_start(onset, &trials, &augmentations, p);
+
     Assessment {
         patient: record.patient.clone(),
         as_of,
@@ -141,12 +147,14 @@ pub fn assess(
         },
         status,
         episode: ep.as_ref().map(|e| e.output()),
-        trials: trials.into_iter().map(|t| t.trial).collect(),
-        augmentations: augs.into_iter().map(|a| a.aug).collect(),
+        trials,
+        augmentations,
         failed_adequate_trials,
         staging,
         flags,
         recommendations,
+        phq9: series::phq9_series(&phq9, from, &kb.staging().phq9_severity),
+        procedures: series::sessions(&record.procedures, from, as_of),
         data_issues,
     }
 }

@@ -6,6 +6,7 @@ use time::Date;
 use utoipa::ToSchema;
 
 use crate::fhir::record::DataIssue;
+use crate::knowledge::ProcedureKind;
 
 /// Site configuration the recommendations depend on (clinical-rules §9). Not clinical knowledge:
 /// what this site can offer.
@@ -44,7 +45,50 @@ pub struct Assessment {
     pub staging: Staging,
     pub flags: Vec<Flag>,
     pub recommendations: Vec<Recommendation>,
+    /// The PHQ-9 totals of the period the trials cover, with the severity bands they read against
+    /// (clinical-rules §13): what the timeline draws.
+    pub phq9: Phq9Series,
+    /// ECT, TMS and esketamine Procedures of the same period, one per session.
+    pub procedures: Vec<ProcedureSession>,
     pub data_issues: Vec<DataIssue>,
+}
+
+/// PHQ-9 totals, oldest first, one per day (the one that counts, clinical-rules §4).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Phq9Series {
+    pub scores: Vec<Phq9Score>,
+    /// The knowledge base's severity bands, lowest first (Kroenke 2001).
+    pub severity_bands: Vec<SeverityBand>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Phq9Score {
+    #[serde(with = "crate::dates::serde_day")]
+    #[schema(value_type = String, format = Date)]
+    pub date: Date,
+    pub value: i64,
+    /// The name of the severity band the value falls in (`mild`, `moderate`, ...).
+    pub severity: String,
+    /// The Observation, e.g. `"Observation/o1"`.
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeverityBand {
+    /// Inclusive upper bound of the band's scores; the last band's is the scale's maximum.
+    pub max: f64,
+    pub name: String,
+}
+
+/// One neuromodulation or esketamine session (a completed Procedure).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProcedureSession {
+    pub kind: ProcedureKind,
+    #[serde(with = "crate::dates::serde_day")]
+    #[schema(value_type = String, format = Date)]
+    pub date: Date,
+    /// The Procedure, e.g. `"Procedure/ect1"`.
+    pub evidence: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -137,6 +181,10 @@ pub struct Trial {
     #[schema(value_type = Option<String>, format = Date)]
     pub end: Option<Date>,
     pub max_daily_dose_mg: Option<f64>,
+    /// The ingredient's minimum adequate daily dose (knowledge base), for reading the dose history.
+    pub min_adequate_mg_day: Option<f64>,
+    /// The ingredient's optimised daily dose (knowledge base).
+    pub optimised_mg_day: Option<f64>,
     pub weeks_at_adequate_dose: f64,
     /// `null` when the dose is unknown.
     pub dose_adequate: Option<bool>,
@@ -147,6 +195,11 @@ pub struct Trial {
     /// `pdc` ≥ `min_pdc`; `null` when `pdc` is null. A non-adherent trial is never failed.
     pub adherence_adequate: Option<bool>,
     pub measurement: Measurement,
+    /// The baseline PHQ-9 total of the measurement (clinical-rules §4), when there is one.
+    pub phq9_baseline: Option<i64>,
+    /// The follow-up PHQ-9 total at or below which the trial counts as a response
+    /// (baseline × (1 − `response_pct`/100)); `null` without a baseline above 0.
+    pub phq9_response_threshold: Option<f64>,
     pub outcome: Outcome,
     /// How the medication was mapped to its ingredient (`rxnorm-ingredient`, `rxnorm-product`, `atc`, `text`).
     pub matched_by: String,

@@ -31,6 +31,13 @@ pub struct AssessedTrial<'a> {
     pub trial: Trial,
 }
 
+/// The follow-up score at or below which the improvement from `baseline` reaches `response_pct`
+/// (clinical-rules §4); `None` without a positive baseline (then improvement is undefined).
+fn response_threshold(baseline: Option<i64>, p: &Params) -> Option<f64> {
+    let b = baseline.filter(|&b| b > 0)? as f64;
+    Some(b * (1.0 - p.response_pct / 100.0))
+}
+
 pub fn assess_trial<'a>(course: Course<'a>, scores: &Scores<'a>, p: &Params) -> AssessedTrial<'a> {
     let ing = course.ing;
     let max = course.max_daily_dose(p.dose_hold_days);
@@ -65,12 +72,16 @@ pub fn assess_trial<'a>(course: Course<'a>, scores: &Scores<'a>, p: &Params) -> 
         start: date(course.start),
         end: course.ended.then(|| date(course.end)),
         max_daily_dose_mg: max,
+        min_adequate_mg_day: ing.min_adequate_mg_day,
+        optimised_mg_day: ing.optimised_mg_day,
         weeks_at_adequate_dose: round1(weeks_at_adequate),
         dose_adequate,
         duration_adequate,
         pdc,
         adherence_adequate,
         measurement: measured.measurement,
+        phq9_baseline: measured.baseline.map(|b| b.value),
+        phq9_response_threshold: response_threshold(measured.baseline.map(|b| b.value), p),
         outcome,
         matched_by: course
             .members

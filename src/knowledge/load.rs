@@ -643,26 +643,32 @@ fn validate_bands(name: &str, bands: &[Band]) -> Result<(), KbError> {
     Ok(())
 }
 
-fn validate_staging(s: &StagingTables) -> Result<(), KbError> {
-    validate_bands("maudsley_duration", &s.maudsley_duration)?;
-    validate_bands("maudsley_severity_phq9", &s.maudsley_severity_phq9)?;
-    validate_bands("maudsley_failed", &s.maudsley_failed)?;
-    let mut prev: Option<f64> = None;
-    if s.maudsley_bands.is_empty() {
-        return Err(err(STAGING, "maudsley_bands: no bands"));
+fn validate_named_bands(what: &str, bands: &[NamedBand]) -> Result<(), KbError> {
+    if bands.is_empty() {
+        return Err(err(STAGING, format!("{what}: no bands")));
     }
-    for (i, b) in s.maudsley_bands.iter().enumerate() {
+    let mut prev: Option<f64> = None;
+    for (i, b) in bands.iter().enumerate() {
         if prev.is_some_and(|p| b.max <= p) || b.name.trim().is_empty() {
             return Err(err(
                 STAGING,
                 format!(
-                    "maudsley_bands: band {} must have a name and an increasing max",
+                    "{what}: band {} must have a name and an increasing max",
                     i + 1
                 ),
             ));
         }
         prev = Some(b.max);
     }
+    Ok(())
+}
+
+fn validate_staging(s: &StagingTables) -> Result<(), KbError> {
+    validate_bands("maudsley_duration", &s.maudsley_duration)?;
+    validate_bands("maudsley_severity_phq9", &s.maudsley_severity_phq9)?;
+    validate_bands("maudsley_failed", &s.maudsley_failed)?;
+    validate_named_bands("maudsley_bands", &s.maudsley_bands)?;
+    validate_named_bands("phq9_severity", &s.phq9_severity)?;
     for k in s.maudsley_severity_icd.keys() {
         if k.chars().count() != 1 {
             return Err(err(

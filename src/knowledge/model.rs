@@ -196,7 +196,7 @@ pub enum ObservationKind {
 }
 
 /// What a coded Procedure is to the rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProcedureKind {
     Ect,
@@ -280,6 +280,9 @@ pub struct StagingTables {
     pub maudsley_severity_icd: HashMap<String, u32>,
     /// Maudsley severity from the highest PHQ-9 of the episode, as (max score inclusive, points).
     pub maudsley_severity_phq9: Vec<Band>,
+    /// PHQ-9 severity bands (Kroenke 2001) as (max score inclusive, name); the last max is the
+    /// scale's maximum. Labels the scores of the Assessment and the timeline's background.
+    pub phq9_severity: Vec<NamedBand>,
     /// Severity points when psychotic features are present.
     pub maudsley_severity_psychotic: u32,
     /// Failed antidepressant count bands as (max count inclusive, points).

@@ -23,3 +23,4 @@ mod scenarios;
 mod security;
 mod shutdown;
 mod store;
+mod timeline;
