@@ -13,7 +13,7 @@
 
 mod detail;
 pub mod orders;
-mod suggestions;
+pub(crate) mod suggestions;
 
 use uuid::Uuid;
 

@@ -11,7 +11,8 @@ use crate::clinical::{Assessment, RecommendationCode as R};
 use crate::fhir::emit::{self, Concept, DraftPrescription, Referral};
 use crate::knowledge::{DrugClass, DrugRole, Ingredient, KnowledgeBase, ProcedureKind, systems};
 
-fn label(code: R, a: &Assessment) -> String {
+/// The plain-language title of a next step (the card suggestion and the SMART app page say the same).
+pub(crate) fn label(code: R, a: &Assessment) -> String {
     let current = crate::clinical::current_trial(&a.trials, |t| t)
         .filter(|t| t.end.is_none())
         .map(|t| t.ingredient.as_str());

@@ -139,6 +139,12 @@ impl Application {
             config.audit_retention_days,
             Duration::from_secs(3600),
         );
+        let smart_app = crate::app::SmartApp::from_config(config)
+            .map_err(StartError::FhirClient)?
+            .map(web::Data::new);
+        if smart_app.is_some() {
+            tracing::info!("SMART on FHIR app enabled at /app/launch");
+        }
         let draining = shutdown::Draining::default();
         let state = web::Data::new(AppState {
             kb: Arc::new(kb),
@@ -160,8 +166,13 @@ impl Application {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let max_body = config.max_body_bytes;
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
+            let app = App::new();
+            // Present only when configured: the /app/* handlers answer 404 without it.
+            let app = match &smart_app {
+                Some(s) => app.app_data(s.clone()),
+                None => app,
+            };
+            app.app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(auth.clone())
                 .app_data(cors.clone())
@@ -279,6 +290,7 @@ pub fn routes_config(cfg: &mut web::ServiceConfig) {
                     .to(routes::feedback::summary),
             ),
     )
+    .configure(crate::app::routes)
     .service(routes::health::healthz)
     .service(routes::health::readyz)
     .service(
