@@ -185,8 +185,10 @@ fn timeline_section(b: &mut String, a: &Assessment, kb: &KnowledgeBase, svg: &st
                 .and_then(|i| i.min_adequate_mg_day);
             let _ = writeln!(
                 b,
-                "<tr><td>{} <span class=\"class\">({})</span></td><td>{} to {}</td><td>{} ({})</td>\
-                 <td>{:.1}</td><td>{}</td></tr>",
+                "<tr><td data-label=\"Antidepressant\">{} <span class=\"class\">({})</span></td>\
+                 <td data-label=\"Dates\">{} to {}</td>\
+                 <td data-label=\"Highest sustained dose (minimum adequate)\">{} ({})</td>\
+                 <td data-label=\"Weeks at adequate dose\">{:.1}</td><td data-label=\"Outcome\">{}</td></tr>",
                 esc(&t.ingredient),
                 esc(&t.class),
                 format_day(t.start),
