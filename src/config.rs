@@ -58,6 +58,20 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Fetching from `fhirServer` what the client did not prefetch (`TRD_CDS_FHIR_*`).
     pub fhir: FhirFetchConfig,
+    /// The SMART on FHIR app (`/app/*`, `src/app/`); `None` (routes answer 404) unless
+    /// `TRD_CDS_SMART_CLIENT_ID` is set.
+    pub smart: Option<SmartAppConfig>,
+}
+
+/// The SMART on FHIR app's registration with the EHR (a confidential client, EHR launch).
+#[derive(Debug, Clone)]
+pub struct SmartAppConfig {
+    /// `TRD_CDS_SMART_CLIENT_ID`: the client id the EHR issued.
+    pub client_id: String,
+    /// `TRD_CDS_SMART_CLIENT_SECRET`: the client secret (HTTP Basic at the token endpoint).
+    pub client_secret: SecretString,
+    /// `{TRD_CDS_PUBLIC_BASE_URL}`: launch URL `{base}/app/launch`, redirect URI `{base}/app/callback`.
+    pub public_base_url: String,
 }
 
 /// The FHIR fetch fallback (`src/fhir/client.rs`): which servers, how long, how much. Nothing is
@@ -341,6 +355,8 @@ impl Config {
             request_timeout_secs: num("TRD_CDS_REQUEST_TIMEOUT_SECS", 30, 1, 600)? as u64,
         };
 
+        let smart = smart_app_config(&get, public_base_url.as_deref())?;
+
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {
             addr,
@@ -372,8 +388,62 @@ impl Config {
             auth,
             limits,
             fhir,
+            smart,
         })
     }
+}
+
+/// `TRD_CDS_SMART_CLIENT_ID` turns the app on; it then needs its secret (a confidential client)
+/// and `TRD_CDS_PUBLIC_BASE_URL` (the redirect URI the EHR registered is built from it).
+fn smart_app_config(
+    get: &impl Fn(&str) -> Option<String>,
+    public_base_url: Option<&str>,
+) -> Result<Option<SmartAppConfig>, ConfigError> {
+    let err = |var: &'static str, value: &str, problem: &str| ConfigError {
+        var,
+        value: value.to_string(),
+        problem: problem.to_string(),
+    };
+    let secret = get("TRD_CDS_SMART_CLIENT_SECRET");
+    let Some(client_id) = get("TRD_CDS_SMART_CLIENT_ID").map(|c| c.trim().to_string()) else {
+        if secret.is_some() {
+            return Err(err(
+                "TRD_CDS_SMART_CLIENT_ID",
+                "",
+                "is required when TRD_CDS_SMART_CLIENT_SECRET is set",
+            ));
+        }
+        return Ok(None);
+    };
+    if client_id
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(err(
+            "TRD_CDS_SMART_CLIENT_ID",
+            &client_id,
+            "expected the client id the EHR issued (no spaces or control characters)",
+        ));
+    }
+    let Some(secret) = secret else {
+        return Err(err(
+            "TRD_CDS_SMART_CLIENT_SECRET",
+            "",
+            "is required when TRD_CDS_SMART_CLIENT_ID is set (the app is a confidential client)",
+        ));
+    };
+    let Some(base) = public_base_url else {
+        return Err(err(
+            "TRD_CDS_PUBLIC_BASE_URL",
+            "",
+            "is required when TRD_CDS_SMART_CLIENT_ID is set (the redirect URI is built from it)",
+        ));
+    };
+    Ok(Some(SmartAppConfig {
+        client_id,
+        client_secret: SecretString::from(secret),
+        public_base_url: base.to_string(),
+    }))
 }
 
 /// `TRD_CDS_AUDIT_MODE`: `sync` (default) or `async`.
@@ -606,6 +676,56 @@ mod tests {
             ("TRD_CDS_FHIR_ALLOW_HTTP", "true"),
         ]);
         assert_eq!(prod.unwrap_err().var, "TRD_CDS_FHIR_ALLOW_HTTP");
+    }
+
+    #[test]
+    fn smart_app_settings() {
+        assert!(
+            cfg(&[]).unwrap().smart.is_none(),
+            "the app is off by default"
+        );
+        let base = ("TRD_CDS_PUBLIC_BASE_URL", "https://cds.example.org/");
+        let c = cfg(&[
+            base,
+            ("TRD_CDS_SMART_CLIENT_ID", "trd-app"),
+            ("TRD_CDS_SMART_CLIENT_SECRET", "app-secret-91d2"),
+        ])
+        .unwrap();
+        let s = c.smart.as_ref().unwrap();
+        assert_eq!(
+            (s.client_id.as_str(), s.public_base_url.as_str()),
+            ("trd-app", "https://cds.example.org")
+        );
+        assert!(!format!("{c:?}").contains("app-secret-91d2"));
+        for (pairs, var) in [
+            (
+                vec![base, ("TRD_CDS_SMART_CLIENT_ID", "trd-app")],
+                "TRD_CDS_SMART_CLIENT_SECRET",
+            ),
+            (
+                vec![base, ("TRD_CDS_SMART_CLIENT_SECRET", "app-secret-91d2")],
+                "TRD_CDS_SMART_CLIENT_ID",
+            ),
+            (
+                vec![
+                    ("TRD_CDS_SMART_CLIENT_ID", "trd-app"),
+                    ("TRD_CDS_SMART_CLIENT_SECRET", "app-secret-91d2"),
+                ],
+                "TRD_CDS_PUBLIC_BASE_URL",
+            ),
+            (
+                vec![
+                    base,
+                    ("TRD_CDS_SMART_CLIENT_ID", "trd app"),
+                    ("TRD_CDS_SMART_CLIENT_SECRET", "app-secret-91d2"),
+                ],
+                "TRD_CDS_SMART_CLIENT_ID",
+            ),
+        ] {
+            let e = cfg(&pairs).unwrap_err();
+            assert_eq!(e.var, var, "{pairs:?}");
+            assert!(!e.to_string().contains("app-secret-91d2"));
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map: `http` (shell) → `cds_hooks` (wire) → `fhir::reader` →
 //! `clinical` (pure engine) → `cards` (pure rendering); `store` persists audit and feedback.
 
+pub mod app;
 pub mod cards;
 pub mod cds_hooks;
 pub mod clinical;

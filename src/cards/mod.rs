@@ -15,7 +15,7 @@
 
 mod detail;
 pub mod orders;
-mod suggestions;
+pub(crate) mod suggestions;
 
 use uuid::Uuid;
 
@@ -38,6 +38,9 @@ pub struct CardContext<'a> {
     /// `http://<Host>` of the request): card `source.url` is its [`HOW_IT_DECIDES_PATH`] page and
     /// `source.topic` codes live under [`TOPICS_PATH`].
     pub base_url: Option<&'a str>,
+    /// The TRD card's `smart` link to the treatment-history app (`app::card_link`), when the app
+    /// is configured.
+    pub app_link: Option<&'a Link>,
 }
 
 /// The service's page about how it decides (served by `GET /how-it-decides`).
@@ -215,10 +218,10 @@ pub(crate) fn source_for(kb: &KnowledgeBase, ctx: &CardContext<'_>, topic: Topic
         })
 }
 
-/// The link to the app that shows the whole treatment history (a SMART launch), once it exists:
-/// the one place where it is added to the TRD card. None for now.
-fn app_link(_ctx: &CardContext<'_>) -> Option<Link> {
-    None
+/// The link to the app that shows the whole treatment history (a SMART launch): the one place
+/// where it is added to the TRD card. None when the app is not configured.
+fn app_link(ctx: &CardContext<'_>) -> Option<Link> {
+    ctx.app_link.cloned()
 }
 
 /// The guidance the card's steps rest on (`knowledge/cards.toml`), each guideline once, in the
@@ -569,7 +572,15 @@ mod tests {
     fn trd_json(base: Option<&str>) -> serde_json::Value {
         let r = met_patient();
         let a = r.assess("2025-01-01");
-        let cards = patient_view(&a, &r.r, kb(), &CardContext { base_url: base });
+        let cards = patient_view(
+            &a,
+            &r.r,
+            kb(),
+            &CardContext {
+                base_url: base,
+                ..Default::default()
+            },
+        );
         let trd = cards.iter().find(|c| c.kind == CardKind::Trd).expect("TRD");
         serde_json::to_value(&trd.card).expect("card json")
     }

@@ -143,11 +143,15 @@ pub async fn outcome_for_errors(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let res = next.call(req).await?;
     let status = res.status();
-    let is_outcome = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/fhir+json"));
-    if status.is_success() || status.is_redirection() || status.is_informational() || is_outcome {
+    // An error page of the SMART app (`src/app/`) is HTML for the clinician's browser, on purpose.
+    let is_outcome_or_page = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/fhir+json") || v.as_bytes().starts_with(b"text/html")
+    });
+    if status.is_success()
+        || status.is_redirection()
+        || status.is_informational()
+        || is_outcome_or_page
+    {
         return Ok(res.map_into_left_body());
     }
     let diagnostics = match res.response().error() {

@@ -46,13 +46,20 @@ impl SecurityHeaders {
         let html = h
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-        let csp = if html { CSP_DOCS } else { CSP_API };
+        // An HTML page that set its own deny-by-default policy (the SMART app's page: its inline
+        // style by hash, no script) keeps it; any other policy is replaced.
+        let own_strict_policy = html
+            && h.get(header::CONTENT_SECURITY_POLICY)
+                .is_some_and(|v| v.as_bytes().starts_with(b"default-src 'none';"));
         let set = |h: &mut HeaderMap, k: HeaderName, v: &'static str| {
             h.insert(k, HeaderValue::from_static(v));
         };
         set(h, header::CACHE_CONTROL, "no-store");
         set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        set(h, header::CONTENT_SECURITY_POLICY, csp);
+        if !own_strict_policy {
+            let csp = if html { CSP_DOCS } else { CSP_API };
+            set(h, header::CONTENT_SECURITY_POLICY, csp);
+        }
         set(h, header::X_FRAME_OPTIONS, "DENY");
         set(h, header::REFERRER_POLICY, "no-referrer");
         if self.hsts {

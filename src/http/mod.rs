@@ -39,6 +39,8 @@ pub struct AppState {
     pub site: SiteConfig,
     /// `TRD_CDS_PUBLIC_BASE_URL` (no trailing slash); cards use the request's host when unset.
     pub public_base_url: Option<String>,
+    /// The TRD card's link to the SMART app (`app::card_link`), when the app is configured.
+    pub app_link: Option<crate::cds_hooks::card::Link>,
     pub store: Store,
     pub audit: AuditQueue,
     pub hasher: PatientHasher,
@@ -152,11 +154,18 @@ impl Application {
             config.audit_retention_days,
             Duration::from_secs(3600),
         );
+        let smart_app = crate::app::SmartApp::from_config(config)
+            .map_err(StartError::FhirClient)?
+            .map(web::Data::new);
+        if smart_app.is_some() {
+            tracing::info!("SMART on FHIR app enabled at /app/launch");
+        }
         let draining = shutdown::Draining::default();
         let state = web::Data::new(AppState {
             kb: Arc::new(kb),
             site: config.site,
             public_base_url: config.public_base_url.clone(),
+            app_link: crate::app::card_link(config),
             store: store.clone(),
             audit,
             hasher,
@@ -172,8 +181,13 @@ impl Application {
         let max_body = config.max_body_bytes;
         let metrics_open = config.metrics == metrics::MetricsAccess::Open;
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
+            let app = App::new();
+            // Present only when configured: the /app/* handlers answer 404 without it.
+            let app = match &smart_app {
+                Some(s) => app.app_data(s.clone()),
+                None => app,
+            };
+            app.app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .app_data(auth.clone())
                 .app_data(cors.clone())
@@ -297,6 +311,7 @@ pub fn routes_config(cfg: &mut web::ServiceConfig) {
                     .to(routes::feedback::summary),
             ),
     )
+    .configure(crate::app::routes)
     .service(routes::health::healthz)
     .service(routes::health::readyz)
     .service(routes::how_it_decides::how_it_decides)

@@ -224,6 +224,7 @@ fn engine(doc: &str) {
                 kb(),
                 &CardContext {
                     base_url: Some("https://cds.example.org"),
+                    ..Default::default()
                 },
             );
             for c in cards {
@@ -246,7 +247,7 @@ fn request_path(body: &[u8]) {
                 &SiteConfig::default(),
                 date!(2026 - 01 - 01),
             ) {
-                let _ = cards::patient_view(&a, &record, kb(), &CardContext { base_url: None });
+                let _ = cards::patient_view(&a, &record, kb(), &CardContext::default());
             }
         }
     }

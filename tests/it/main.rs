@@ -22,5 +22,6 @@ mod sample_data;
 mod scenarios;
 mod security;
 mod shutdown;
+mod smart_app;
 mod store;
 mod timeline;

@@ -91,6 +91,7 @@ pub async fn order_hook(
             &state.kb,
             &CardContext {
                 base_url: Some(base_url),
+                app_link: state.app_link.as_ref(),
             },
         );
         Ok((assessment.status, cards))

@@ -173,6 +173,7 @@ async fn patient_view(
             &state.kb,
             &CardContext {
                 base_url: Some(base_url),
+                app_link: state.app_link.as_ref(),
             },
         );
         Ok::<_, reader::ReadError>(Ok((assessment.status, cards)))

@@ -358,7 +358,7 @@ fn hook_path(request: &Value, patient: &str) -> (Value, Value) {
         AS_OF,
     )
     .expect("prefetch readable");
-    let cards = cards::patient_view(&a, &record, kb(), &CardContext { base_url: None });
+    let cards = cards::patient_view(&a, &record, kb(), &CardContext::default());
     (serde_json::to_value(&a).unwrap(), cards_json(&cards))
 }
 
@@ -375,7 +375,7 @@ fn api_path(bundle: &Value) -> (Value, Value) {
     let text = bundle.to_string();
     let (record, a) = assess_documents(&[&text], None, kb(), &SiteConfig::default(), AS_OF)
         .expect("a generated Bundle is readable");
-    let cards = cards::patient_view(&a, &record, kb(), &CardContext { base_url: None });
+    let cards = cards::patient_view(&a, &record, kb(), &CardContext::default());
     (serde_json::to_value(&a).unwrap(), cards_json(&cards))
 }
 
