@@ -9,6 +9,8 @@
 //! - Days are handled as Julian day numbers; a period `[start, end)` lasts `end − start` days, so a
 //!   gap is `next start − previous end` and two exposures that touch have a gap of 0.
 
+use std::cmp::Ordering;
+
 use time::Date;
 
 use crate::fhir::record::{Exposure, PatientRecord};
@@ -55,8 +57,23 @@ pub struct Clipped<'a> {
     pub start: Day,
     /// Clipped to `as_of`; open exposures end at `as_of`.
     pub end: Day,
-    /// Position in the input (tie-breaker for determinism).
+    /// Position in the input: the last tie-breaker of [`chronological`], reached only by exposures
+    /// of one resource (a combination product, several dosage entries), whose relative order no
+    /// rewriting of the Bundle changes.
     pub index: usize,
+}
+
+/// The one order of exposures (clinical-rules §3 "Order of exposures"): start, end, strongest
+/// `matched_by`, resource reference, then input position. Input order alone never decides, so
+/// shuffling the Bundle or moving resources between prefetch keys cannot reorder a trial's
+/// evidence or change its `matched_by`.
+pub fn chronological(a: &Clipped<'_>, b: &Clipped<'_>) -> Ordering {
+    a.start
+        .cmp(&b.start)
+        .then(a.end.cmp(&b.end))
+        .then(a.exp.matched_by.cmp(&b.exp.matched_by))
+        .then(a.exp.source.cmp(&b.exp.source))
+        .then(a.index.cmp(&b.index))
 }
 
 /// Uninterrupted use of one ingredient: its exposures merged where they overlap or abut. A record
@@ -75,7 +92,7 @@ pub struct Run<'a> {
 /// Merge exposures into [`Run`]s per ingredient (sorted by ingredient, then start).
 pub fn runs<'a>(exps: &[&Clipped<'a>]) -> Vec<Run<'a>> {
     let mut v: Vec<&Clipped<'a>> = exps.to_vec();
-    v.sort_by(|a, b| (&a.ing.id, a.start, a.index).cmp(&(&b.ing.id, b.start, b.index)));
+    v.sort_by(|a, b| a.ing.id.cmp(&b.ing.id).then(chronological(a, b)));
     let mut out: Vec<Run<'a>> = Vec::new();
     for c in v {
         let end = c.end.max(c.start + 1);

@@ -9,7 +9,8 @@
 //!   `duration_adequate` then uses the trial's total length, as the contract says.
 //! - An ingredient without a `min_adequate_mg_day` (a knowledge-base gap) has an unknown
 //!   `dose_adequate`, like an unknown dose.
-//! - `matched_by` is the method of the trial's first exposure.
+//! - `matched_by` is the strongest method among the exposures in force on the trial's first day
+//!   ([`Course::matched_by`]).
 
 use crate::fhir::record::MatchedBy;
 use crate::knowledge::Params;
@@ -83,11 +84,7 @@ pub fn assess_trial<'a>(course: Course<'a>, scores: &Scores<'a>, p: &Params) -> 
         phq9_baseline: measured.baseline.map(|b| b.value),
         phq9_response_threshold: response_threshold(measured.baseline.map(|b| b.value), p),
         outcome,
-        matched_by: course
-            .members
-            .first()
-            .map_or("text", |m| matched_by(m.exp.matched_by))
-            .to_string(),
+        matched_by: matched_by(course.matched_by().unwrap_or(MatchedBy::Text)).to_string(),
         dose_history: course
             .segs
             .iter()

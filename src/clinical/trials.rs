@@ -12,16 +12,16 @@
 //!   and its follow-up window, never `weeks_at_adequate_dose`.
 //! - "Total weeks" (used for `duration_adequate` when the dose is unknown, and for the
 //!   `subtherapeutic-dose` flag) is the trial's length: effective end − start, gaps included.
-//! - The "last exposure" deciding `ended` is the one with the latest end (then latest start, then
-//!   the last in the input).
+//! - The "last exposure" deciding `ended` is the one with the latest end, then the last in the
+//!   order of exposures ([`chronological`]).
 //! - Filling an unknown dose is recorded in the trial's `assumptions`.
 
 use std::cmp::Ordering;
 
-use crate::fhir::record::SourceKind;
+use crate::fhir::record::{MatchedBy, SourceKind};
 use crate::knowledge::{DrugRole, Ingredient, Params};
 
-use super::exposures::{Clipped, Day, date};
+use super::exposures::{Clipped, Day, chronological, date};
 
 /// One period of constant daily dose (`None` only when the whole course has no known dose).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,7 +41,7 @@ impl Seg {
 #[derive(Debug, Clone)]
 pub struct Course<'a> {
     pub ing: &'a Ingredient,
-    /// Sorted by (start, end, input order).
+    /// Sorted by [`chronological`].
     pub members: Vec<&'a Clipped<'a>>,
     pub start: Day,
     /// End of the last supply (max member end), or the end of a slice.
@@ -155,6 +155,20 @@ impl<'a> Course<'a> {
         }
     }
 
+    /// How the trial's medication was mapped (`matched_by`, clinical-rules §3 "Order of exposures"):
+    /// the strongest method among the members in force on the course's first day. Reading the
+    /// first day rather than the first member keeps the answer when a statement is split in two
+    /// or two records start the same day.
+    pub fn matched_by(&self) -> Option<MatchedBy> {
+        let first_day = self.start;
+        self.members
+            .iter()
+            .filter(|m| m.start <= first_day && (m.end > first_day || m.start == first_day))
+            .map(|m| m.exp.matched_by)
+            .min()
+            .or_else(|| self.members.iter().map(|m| m.exp.matched_by).min())
+    }
+
     /// FHIR references of the member exposures, chronological, without duplicates.
     pub fn evidence(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -196,14 +210,7 @@ pub fn build_courses<'a>(
     as_of: Day,
 ) -> Vec<Course<'a>> {
     let mut items: Vec<&'a Clipped<'a>> = clipped.iter().filter(|c| c.ing.role == role).collect();
-    items.sort_by(|a, b| {
-        a.ing
-            .id
-            .cmp(&b.ing.id)
-            .then(a.start.cmp(&b.start))
-            .then(a.end.cmp(&b.end))
-            .then(a.index.cmp(&b.index))
-    });
+    items.sort_by(|a, b| a.ing.id.cmp(&b.ing.id).then(chronological(a, b)));
     let mut courses = Vec::new();
     let mut group: Vec<&'a Clipped<'a>> = Vec::new();
     let mut group_end = Day::MIN;
@@ -231,12 +238,9 @@ pub fn build_courses<'a>(
 fn course_of<'a>(members: Vec<&'a Clipped<'a>>, params: &Params, as_of: Day) -> Course<'a> {
     let start = members.iter().map(|m| m.start).min().unwrap_or(as_of);
     let end = members.iter().map(|m| m.end).max().unwrap_or(start);
-    let last = members.iter().max_by(|a, b| {
-        a.end
-            .cmp(&b.end)
-            .then(a.start.cmp(&b.start))
-            .then(a.index.cmp(&b.index))
-    });
+    let last = members
+        .iter()
+        .max_by(|a, b| a.end.cmp(&b.end).then(chronological(a, b)));
     let stopped = last.is_some_and(|m| {
         matches!(
             m.exp.kind,
@@ -400,8 +404,92 @@ pub fn round1(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::round1;
-    use crate::clinical::model::Outcome;
+    use crate::clinical::model::{Assessment, Outcome};
     use crate::clinical::test_support::*;
+    use crate::fhir::record::MatchedBy;
+
+    /// The assessment of `r`, and of `r` with its exposures in reverse input order.
+    fn both_orders(r: &Rec, as_of: &str) -> (Assessment, Assessment) {
+        let mut reversed = rec();
+        reversed.r = r.r.clone();
+        reversed.r.exposures.reverse();
+        (r.assess(as_of), reversed.assess(as_of))
+    }
+
+    /// Metamorphic `reorder_entries` (seed 2026): a statement mapped by text and a dispense mapped
+    /// by product code, same start and end; `matched_by` followed the input order.
+    #[test]
+    fn reorder_entries_same_day_statement_and_dispense_keep_matched_by() {
+        let mut r = rec();
+        r.mdd("2025-01-01", "F331");
+        r.ms(
+            "sertraline",
+            d("2025-02-01"),
+            Some(dp("2025-02-01", 30)),
+            Some(100.0),
+        )
+        .matched_by = MatchedBy::Text;
+        r.disp("sertraline", d("2025-02-01"), 30, Some(100.0));
+        let (a, b) = both_orders(&r, "2025-06-01");
+        assert_eq!(trial(&a, "sertraline").matched_by, "rxnorm-product");
+        assert_eq!(trial(&b, "sertraline").matched_by, "rxnorm-product");
+    }
+
+    /// Metamorphic `hook_prefetch_vs_bundle` (seed 2026): two dispenses handed over the same day
+    /// were cited in input order, so the prefetch and the Bundle gave different evidence lists
+    /// (and card suggestion ids).
+    #[test]
+    fn hook_prefetch_vs_bundle_same_day_dispenses_cite_evidence_in_one_order() {
+        let mut r = rec();
+        r.mdd("2025-01-01", "F331");
+        r.disp("sertraline", d("2025-02-01"), 30, Some(100.0));
+        r.disp("sertraline", d("2025-02-01"), 30, Some(100.0));
+        r.disp("sertraline", d("2025-03-03"), 30, Some(100.0));
+        let (a, b) = both_orders(&r, "2025-06-01");
+        let expected = [
+            "MedicationDispense/md2",
+            "MedicationDispense/md3",
+            "MedicationDispense/md4",
+        ];
+        assert_eq!(trial(&a, "sertraline").evidence, expected);
+        assert_eq!(trial(&b, "sertraline").evidence, expected);
+    }
+
+    /// Metamorphic `split_statement` (seed 2026): splitting a text-mapped statement into two
+    /// contiguous ones put its first half before a shorter, code-mapped dispense of the same start,
+    /// and `matched_by` changed.
+    #[test]
+    fn split_statement_keeps_matched_by() {
+        let whole = |split: bool| {
+            let mut r = rec();
+            r.mdd("2025-01-01", "F331");
+            let start = d("2025-02-01");
+            if split {
+                r.ms("sertraline", start, Some(dp("2025-02-01", 20)), Some(100.0))
+                    .matched_by = MatchedBy::Text;
+                r.ms(
+                    "sertraline",
+                    dp("2025-02-01", 20),
+                    Some(dp("2025-02-01", 90)),
+                    Some(100.0),
+                )
+                .matched_by = MatchedBy::Text;
+            } else {
+                r.ms("sertraline", start, Some(dp("2025-02-01", 90)), Some(100.0))
+                    .matched_by = MatchedBy::Text;
+            }
+            r.disp("sertraline", start, 30, Some(100.0));
+            r.assess("2025-06-01")
+        };
+        assert_eq!(
+            trial(&whole(false), "sertraline").matched_by,
+            "rxnorm-product"
+        );
+        assert_eq!(
+            trial(&whole(true), "sertraline").matched_by,
+            "rxnorm-product"
+        );
+    }
 
     #[test]
     fn period_of_42_days_is_6_weeks_at_minimum_dose() {

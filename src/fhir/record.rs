@@ -33,8 +33,9 @@ pub enum SourceKind {
     MedicationDispense,
 }
 
-/// How a medication was mapped to its ingredient (clinical-rules §1, `matched_by`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a medication was mapped to its ingredient (clinical-rules §1, `matched_by`). Declared
+/// strongest first, the order of §1, so `Ord` ranks a code match before text (§3 "Order of exposures").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatchedBy {
     RxnormIngredient,

@@ -142,11 +142,9 @@ fn cerner_reported_request_in_tab_s_once_daily() {
 }
 
 #[test]
-#[ignore = "finding 05 (helper G findings): SNOMED frequency codes in timing.code are read as once \
-            daily; the fix belongs in src/fhir/reader/dosage.rs (helper E's file)"]
 fn cerner_twice_daily_snomed_code_is_two_administrations() {
     // timing.code SNOMED 229799001 "Twice a day" with text "2 times a day": 1 tablet of 50 mg
-    // twice a day is 100 mg/day, not 50 (today: "timing without frequency: once daily assumed").
+    // twice a day is 100 mg/day, not 50 (it was read as once daily: "timing without frequency").
     let r = read("cerner-medicationrequest-twice-daily-snomed");
     assert_eq!(
         exposures(&r),

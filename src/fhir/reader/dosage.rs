@@ -5,6 +5,7 @@
 //! is an [`Issue`] naming its field; every guess is an assumption string.
 
 use super::wire::{Dosage, OptObj, Prim, Quantity};
+use crate::knowledge::systems;
 
 /// What a strength is per.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -172,19 +173,50 @@ pub fn duration_days(q: &Quantity<'_>) -> Result<f64, String> {
     }
 }
 
-/// Administrations per day from `timing.code` (system-agnostic; HL7 v3 GTSAbbreviation codes).
-fn per_day_from_code(code: &str) -> Option<f64> {
-    Some(match code.trim().to_ascii_uppercase().as_str() {
-        "BID" => 2.0,
-        "TID" => 3.0,
-        "QID" => 4.0,
-        "QD" | "QAM" | "QPM" | "QHS" | "AM" | "PM" | "HS" | "QDAY" => 1.0,
-        "Q4H" => 6.0,
-        "Q6H" => 4.0,
-        "Q8H" => 3.0,
-        "Q12H" => 2.0,
-        _ => return None,
-    })
+/// Administrations per day of a `timing.code`, the one table (clinical-rules §2):
+/// - HL7 v3 GTSAbbreviation codes, matched whatever the coding's system (EHRs send them with no
+///   system, a local one, or as `text`);
+/// - SNOMED CT frequency qualifiers, only under the SNOMED system (Cerner sends these): the fixed
+///   frequencies of the CMS eCQM direct reference codes (CumulativeMedicationDuration / CMS460),
+///   names as in the SNOMED CT International edition. Ranges ("one to two times a day") are left
+///   out: the count is not known, so the once-daily assumption is recorded instead.
+const TIMING_CODES: &[(Option<&str>, &str, f64)] = &[
+    (None, "BID", 2.0),
+    (None, "TID", 3.0),
+    (None, "QID", 4.0),
+    (None, "QD", 1.0),
+    (None, "QAM", 1.0),
+    (None, "QPM", 1.0),
+    (None, "QHS", 1.0),
+    (None, "AM", 1.0),
+    (None, "PM", 1.0),
+    (None, "HS", 1.0),
+    (None, "QDAY", 1.0),
+    (None, "Q4H", 6.0),
+    (None, "Q6H", 4.0),
+    (None, "Q8H", 3.0),
+    (None, "Q12H", 2.0),
+    (Some(systems::SNOMED), "229797004", 1.0), // once daily
+    (Some(systems::SNOMED), "229799001", 2.0), // twice a day
+    (Some(systems::SNOMED), "229798009", 3.0), // three times daily
+    (Some(systems::SNOMED), "307439001", 4.0), // four times daily
+    (Some(systems::SNOMED), "396125000", 1.0), // every twenty four hours
+    (Some(systems::SNOMED), "307470009", 2.0), // every twelve hours
+    (Some(systems::SNOMED), "307469008", 3.0), // every eight hours
+    (Some(systems::SNOMED), "307468000", 4.0), // every six hours
+    (Some(systems::SNOMED), "225756002", 6.0), // every four hours
+];
+
+/// Administrations per day of one `timing.code` coding (or its text, `system` = None).
+fn per_day_from_code(system: Option<&str>, code: &str) -> Option<f64> {
+    let code = code.trim();
+    TIMING_CODES
+        .iter()
+        .find(|(sys, c, _)| match sys {
+            None => c.eq_ignore_ascii_case(code),
+            Some(sys) => system == Some(*sys) && *c == code,
+        })
+        .map(|(_, _, n)| *n)
 }
 
 /// Administrations per day of one dosage entry.
@@ -246,10 +278,14 @@ pub(crate) fn per_day(d: &Dosage<'_>, path: &str, out: &mut DoseResult) -> Optio
         }
     }
     if let Some(cc) = timing.code.get() {
-        let from_codes = cc
-            .codings()
-            .find_map(|c| c.code.get().and_then(per_day_from_code));
-        if let Some(n) = from_codes.or_else(|| cc.text.get().and_then(per_day_from_code)) {
+        let from_codes = cc.codings().find_map(|c| {
+            c.code
+                .get()
+                .and_then(|code| per_day_from_code(c.system.get(), code))
+        });
+        if let Some(n) =
+            from_codes.or_else(|| cc.text.get().and_then(|t| per_day_from_code(None, t)))
+        {
             return Some(n);
         }
     }
@@ -637,6 +673,31 @@ mod tests {
             (r#"{"code":{"coding":[{"code":"Q6H"}]}}"#, 4.0),
             (r#"{"code":{"coding":[{"code":"Q8H"}]}}"#, 3.0),
             (r#"{"code":{"coding":[{"code":"Q12H"}]}}"#, 2.0),
+            // Cerner: SNOMED CT frequency qualifiers (finding 05).
+            (
+                r#"{"code":{"coding":[{"system":"http://snomed.info/sct","code":"229799001"}],"text":"2 times a day"}}"#,
+                2.0,
+            ),
+            (
+                r#"{"code":{"coding":[{"system":"http://snomed.info/sct","code":"229798009"}]}}"#,
+                3.0,
+            ),
+            (
+                r#"{"code":{"coding":[{"system":"http://snomed.info/sct","code":"307439001"}]}}"#,
+                4.0,
+            ),
+            (
+                r#"{"code":{"coding":[{"system":"http://snomed.info/sct","code":"307470009"}]}}"#,
+                2.0,
+            ),
+            (
+                r#"{"code":{"coding":[{"system":"http://snomed.info/sct","code":"307468000"}]}}"#,
+                4.0,
+            ),
+            (
+                r#"{"code":{"coding":[{"system":"http://snomed.info/sct","code":"225756002"}]}}"#,
+                6.0,
+            ),
             (
                 r#"{"repeat":{"frequency":1,"period":12,"periodUnit":"h"}}"#,
                 2.0,
@@ -667,6 +728,21 @@ mod tests {
             );
             assert_eq!(r.mg_per_day, Some(10.0 * want), "{timing}");
         }
+    }
+
+    #[test]
+    fn snomed_frequency_code_counts_only_under_the_snomed_system() {
+        // A local (e.g. Epic) frequency id that happens to read like a SNOMED concept is no
+        // frequency: once daily is assumed and said so.
+        let r = dose(
+            &mr(
+                r#"[{"timing":{"code":{"coding":[{"system":"urn:oid:1.2.840.114350.1.13.0.1.7.10.798268.30","code":"229799001"}]}},
+                    "doseAndRate":[{"doseQuantity":{"value":10,"unit":"mg"}}]}]"#,
+            ),
+            None,
+        );
+        assert_eq!(r.mg_per_day, Some(10.0));
+        assert_eq!(r.assumptions, vec![ASSUME_NO_FREQUENCY]);
     }
 
     #[test]

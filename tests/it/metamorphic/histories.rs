@@ -108,7 +108,13 @@ pub struct Catalog {
     pub esketamine: Option<Drug>,
     /// Condition category → (system, code) from conditions.json and the hand-written codes.
     pub snomed_by_category: BTreeMap<String, Vec<String>>,
+    /// SNOMED CT psychotherapy codes of the value set Psych Visit Psychotherapy
+    /// (2.16.840.1.113883.3.526.3.1496) in `knowledge/valuesets/`.
+    pub psychotherapy_snomed: Vec<String>,
 }
+
+/// Psych Visit Psychotherapy (VSAC), the psychotherapy codes of `prior-psychotherapy`.
+const PSYCHOTHERAPY_VALUE_SET: &str = "valuesets/valueset-2.16.840.1.113883.3.526.3.1496.json";
 
 fn read_knowledge(file: &str) -> Value {
     let path = format!("{}/knowledge/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -156,6 +162,7 @@ impl Catalog {
             serotonergic: Vec::new(),
             esketamine: None,
             snomed_by_category: BTreeMap::new(),
+            psychotherapy_snomed: Vec::new(),
         };
         for i in kb.ingredients() {
             if i.counts_as_procedure.is_some() {
@@ -201,6 +208,20 @@ impl Catalog {
                     .push(c["code"].as_str().unwrap_or_default().to_string());
             }
         }
+        let psychotherapy = read_knowledge(PSYCHOTHERAPY_VALUE_SET);
+        for c in psychotherapy["expansion"]["contains"]
+            .as_array()
+            .expect("expansion")
+        {
+            if c["system"].as_str() == Some(SNOMED) {
+                cat.psychotherapy_snomed
+                    .push(c["code"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        assert!(
+            !cat.psychotherapy_snomed.is_empty(),
+            "{PSYCHOTHERAPY_VALUE_SET}: no SNOMED code"
+        );
         cat
     }
 
@@ -261,6 +282,9 @@ struct Writer<'c> {
     issued_seq: i64,
     /// Malformed-value rate for this element.
     bad_rate: f64,
+    /// Day of the header's MDD onset (relative to `as_of`), when it wrote one: the ladder fits a
+    /// short recent episode to reach treatment step 4 (step 5 needs more than a year).
+    mdd_onset: Option<i64>,
 }
 
 impl Writer<'_> {
@@ -405,8 +429,14 @@ fn header(w: &mut Writer<'_>, seed: u64) {
         "birthDate": birth,
     }));
     // The MDD diagnosis (most patients), coded every way EHRs code it.
-    let mdd_onset = -rng.range(60, 2200);
+    // A quarter of episodes began within the last year (treatment step 4 needs ≤ 365 days).
+    let mdd_onset = if rng.chance(0.25) {
+        -rng.range(150, 360)
+    } else {
+        -rng.range(60, 2200)
+    };
     if rng.chance(0.88) {
+        w.mdd_onset = Some(mdd_onset);
         let coding = if rng.chance(0.7) {
             let code = rng.pick(&[
                 "F32.0", "F32.1", "F32.2", "F32.3", "F32.9", "F32.A", "F33.0", "F33.1", "F33.1",
@@ -929,9 +959,16 @@ fn write_course(w: &mut Writer<'_>, rng: &mut Rng, c: &Course<'_>, id: &str) {
                 }
             }
         }
-        // Dispense chain: refills every supply, with early refills and gaps.
+        // Dispense chain: refills every supply, with early refills and gaps; some patients refill
+        // late every time (within `max_gap_days`, so one trial whose PDC falls below `min_pdc`:
+        // possible non-adherence), some early every time (stockpiling: the PQA shift).
         3 => {
-            let supply = *rng.pick(&[30i64, 30, 28, 90]);
+            let habit = rng.weighted(&[55, 30, 15]);
+            let supply = if habit == 1 {
+                *rng.pick(&[30i64, 28])
+            } else {
+                *rng.pick(&[30i64, 30, 28, 90])
+            };
             let stop = c.end.unwrap_or(0);
             let mut t = c.start;
             let mut k = 0;
@@ -961,10 +998,12 @@ fn write_course(w: &mut Writer<'_>, rng: &mut Rng, c: &Course<'_>, id: &str) {
                 w.push(r);
                 // Next refill: on time, early, or late (a gap).
                 t += supply
-                    + match rng.weighted(&[55, 20, 20, 5]) {
-                        0 => rng.range(-2, 2),
-                        1 => -rng.range(3, 10),
-                        2 => rng.range(3, 20),
+                    + match (habit, rng.weighted(&[55, 20, 20, 5])) {
+                        (1, _) => rng.range(9, 14),
+                        (2, _) => -rng.range(4, 12),
+                        (_, 0) => rng.range(-2, 2),
+                        (_, 1) => -rng.range(3, 10),
+                        (_, 2) => rng.range(3, 20),
                         _ => rng.range(21, 60),
                     };
                 k += 1;
@@ -1116,12 +1155,7 @@ fn procedures(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
             }
         }
         1 => (CPT, *rng.pick(&["90867", "90868"]), rng.range(5, 36), 1),
-        2 => (
-            CPT,
-            *rng.pick(&["90834", "90837", "90832", "90853"]),
-            rng.range(1, 16),
-            7,
-        ),
+        2 => return psychotherapy(w, rng, id),
         _ => (HCPCS, *rng.pick(&["G2082", "G2083"]), rng.range(1, 8), 4),
     };
     for k in 0..n {
@@ -1131,19 +1165,56 @@ fn procedures(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
         } else {
             *rng.pick(&["in-progress", "not-done", "stopped"])
         };
-        let mut p = json!({
-            "resourceType": "Procedure", "id": format!("{id}-pr{k}"), "status": status,
-            "subject": w.subject(),
-            "code": {"coding": [{"system": system, "code": code}]},
-        });
-        if rng.chance(0.8) {
-            p["performedDateTime"] = w.date(rng, t, false);
-        } else {
-            p["performedPeriod"] =
-                json!({"start": w.date(rng, t, false), "end": w.date(rng, t, false)});
-        }
-        w.push(p);
+        push_procedure(w, rng, &format!("{id}-pr{k}"), status, (system, code), t);
     }
+}
+
+/// A course of psychotherapy sessions: CPT (individual 30/45/60 min, group) or a SNOMED code of
+/// the psychotherapy value set; weekly, sometimes years back (before the episode's onset), and
+/// sometimes never done (a whole course `not-done`: a referral that did not happen).
+fn psychotherapy(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
+    let start = -rng.range(20, 2600);
+    let snomed;
+    let (system, code) = if rng.chance(0.35) {
+        snomed = rng.pick(&w.cat.psychotherapy_snomed).clone();
+        (SNOMED, snomed.as_str())
+    } else {
+        (CPT, *rng.pick(&["90834", "90837", "90832", "90853"]))
+    };
+    let never_done = rng.chance(0.15);
+    for k in 0..rng.range(1, 16) {
+        let status = if never_done {
+            "not-done"
+        } else if rng.chance(0.92) {
+            "completed"
+        } else {
+            *rng.pick(&["in-progress", "not-done", "stopped"])
+        };
+        let t = start + k * 7;
+        push_procedure(w, rng, &format!("{id}-pt{k}"), status, (system, code), t);
+    }
+}
+
+fn push_procedure(
+    w: &mut Writer<'_>,
+    rng: &mut Rng,
+    id: &str,
+    status: &str,
+    (system, code): (&str, &str),
+    t: i64,
+) {
+    let mut p = json!({
+        "resourceType": "Procedure", "id": id, "status": status,
+        "subject": w.subject(),
+        "code": {"coding": [{"system": system, "code": code}]},
+    });
+    if rng.chance(0.8) {
+        p["performedDateTime"] = w.date(rng, t, false);
+    } else {
+        p["performedPeriod"] =
+            json!({"start": w.date(rng, t, false), "end": w.date(rng, t, false)});
+    }
+    w.push(p);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1285,7 +1356,14 @@ fn ladder(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
     let cat = w.cat;
     let classes = ["SSRI", "SNRI", "TCA", "MAOI"];
     let steps = rng.range(2, 4) as usize;
-    let mut t = -rng.range(500, 1300);
+    // Within a recent episode (onset in the last year), a compact ladder from its onset: the
+    // patients of treatment step 4 (step 3 plus failed ECT, episode ≤ 365 days).
+    let recent = w.mdd_onset.filter(|o| *o >= -360 && *o <= -200);
+    let compact = recent.is_some() && rng.chance(0.7);
+    let mut t = match recent {
+        Some(onset) if compact => onset + rng.range(0, 10),
+        _ => -rng.range(500, 1300),
+    };
     for (k, class) in classes.iter().take(steps).enumerate() {
         let pool: Vec<&Drug> = cat
             .antidepressants
@@ -1296,7 +1374,11 @@ fn ladder(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
             continue;
         }
         let d = *rng.pick(&pool);
-        let weeks = rng.range(7, 14);
+        let weeks = if compact {
+            rng.range(7, 8)
+        } else {
+            rng.range(7, 14)
+        };
         let mg = if rng.chance(0.5) { d.min_mg } else { d.opt_mg };
         let c = Course {
             drug: d,
@@ -1307,7 +1389,7 @@ fn ladder(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
         };
         write_course(w, rng, &c, &format!("{id}l{k}"));
         measure_as(w, rng, &c, &format!("{id}l{k}"), Some(0));
-        if k == 1 && rng.chance(0.4) {
+        if k == 1 && rng.chance(if compact { 0.8 } else { 0.4 }) {
             let g = rng.pick(&cat.agents);
             let mut cg = course(rng, g, t + 7, (5, 6));
             cg.ending(t + weeks * 7);
@@ -1315,8 +1397,11 @@ fn ladder(w: &mut Writer<'_>, rng: &mut Rng, id: &str) {
             write_course(w, rng, &cg, &format!("{id}l{k}g"));
         }
         t += weeks * 7 + rng.range(0, 10);
+        if compact && k == 1 {
+            break; // two classes and an augmentation: step 3, ECT makes it 4
+        }
     }
-    if rng.chance(0.5) {
+    if rng.chance(if compact { 0.9 } else { 0.5 }) {
         for k in 0..rng.range(6, 12) {
             let when = t + k * 3;
             let r = json!({
@@ -1384,6 +1469,7 @@ pub fn render(cat: &Catalog, h: &History) -> Rendered {
         resources: Vec::new(),
         issued_seq: 0,
         bad_rate: 0.0,
+        mdd_onset: None,
     };
     header(&mut w, h.header);
     for (i, (kind, seed)) in h.elements.iter().enumerate() {
