@@ -11,6 +11,7 @@ mod ehr_shapes;
 mod fhir_fetch;
 mod fuzz_parsers;
 mod http_api;
+mod knowledge_generated;
 mod limits;
 mod metamorphic;
 mod metrics;
