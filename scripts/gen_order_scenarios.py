@@ -211,6 +211,13 @@ def maoi_while_ssri_current():
         draft("draft-tranylcypromine", "tranylcypromine", 10, timing=TID)]
 
 
+def maoi_low_dose_while_venlafaxine_current():
+    # Issue 15: phenelzine 15 mg/day (below its 45 mg/day minimum) next to current venlafaxine. The
+    # critical card cancels the draft; no card may also propose raising it.
+    return [MDD, statement("ms-venlafaxine", "venlafaxine", "@T-60", None, 150, status="active")], [
+        draft("draft-phenelzine", "phenelzine", 15)]
+
+
 def maoi_contained_medication():
     med = {"resourceType": "Medication", "id": "med", "code": {"coding": [{"system": RXNORM, "code": DRUGS["phenelzine"], "display": "phenelzine"}]},
            "ingredient": [{"itemCodeableConcept": rx("phenelzine"),
@@ -231,6 +238,15 @@ def low_dose_bundle_medication():
 
 def low_dose_update():
     return [MDD], [draft("draft-sertraline", "sertraline", 25)]
+
+
+def low_dose_update_keeps_timing_drops_invalid_fields():
+    # Issue 15: the reference client sent `category` as an object (R4: an array) and the update
+    # copied it back verbatim. 12.5 mg twice daily = 25 mg/day.
+    d = draft("draft-sertraline", "sertraline", 12.5, timing={"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}})
+    d["category"] = {"coding": [{"code": "outpatient"}]}
+    d["madeUp"] = True
+    return [MDD], [d]
 
 
 def dose_at_minimum_silent():

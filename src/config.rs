@@ -89,12 +89,23 @@ pub struct FhirFetchConfig {
     pub deadline_ms: u64,
     /// `TRD_CDS_FHIR_REQUEST_TIMEOUT_MS`: one HTTP request (connect to last byte), default 1000.
     pub request_timeout_ms: u64,
-    /// `TRD_CDS_FHIR_MAX_PAGES`: most pages read per prefetch key (the first included), default 10.
+    /// `TRD_CDS_FHIR_MAX_RESOURCES`: most resources (Bundle entries) read per prefetch key, the
+    /// prefetched first page included, default 5000; a page crossing it is kept whole.
+    pub max_resources: usize,
+    /// `TRD_CDS_FHIR_MAX_PAGES`: a safety cap on pages per key against a server looping on empty
+    /// pages, default 1000. It used to be the cap (default 10), which cut an EHR paging by 20 at
+    /// 200 resources (issue 15): deprecated as a tuning knob, still honoured.
     pub max_pages: usize,
+    /// `TRD_CDS_FHIR_MAX_PAGES` was set (start-up warns that it is deprecated).
+    pub max_pages_set: bool,
     /// `TRD_CDS_FHIR_PAGE_SIZE`: `_count` added to a search template that sets none, default 100
     /// (0 = leave the page size to the server).
     pub page_size: usize,
 }
+
+/// The browser origin allowed by default in a demo (`TRD_CDS_AUTH=off`, never production): the
+/// CDS Hooks sandbox, the reference browser client the README's "Try it" uses.
+pub const DEV_SANDBOX_ORIGIN: &str = "https://sandbox.cds-hooks.org";
 
 /// JWT trust (CDS Hooks "Trusting CDS Clients") and CORS settings. See `docs/security.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +125,10 @@ pub struct AuthConfig {
     /// `TRD_CDS_JWKS_MIN_REFETCH_SECS`: at most one refetch per key set in this interval on an unknown
     /// `kid`, default 60.
     pub jwks_min_refetch_secs: u64,
-    /// `TRD_CDS_CORS_ORIGINS`: comma-separated origins allowed to call from a browser (default none).
+    /// `TRD_CDS_CORS_ORIGINS`: comma-separated origins allowed to call from a browser. Unset: none,
+    /// except with `TRD_CDS_AUTH=off` (a local demo), where the public CDS Hooks sandbox
+    /// ([`DEV_SANDBOX_ORIGIN`]) is allowed so the README's "Try it" works in a browser client;
+    /// `none` for none.
     pub cors_origins: Vec<String>,
 }
 
@@ -314,7 +328,10 @@ impl Config {
             return Err(err("TRD_CDS_JWT_ALGORITHMS", &algs_s, "names no algorithm"));
         }
         let mut cors_origins = Vec::new();
-        if let Some(v) = get("TRD_CDS_CORS_ORIGINS") {
+        let cors_setting = get("TRD_CDS_CORS_ORIGINS");
+        if cors_setting.as_deref().map(str::trim) == Some("none") {
+            // Explicitly none, also in a demo.
+        } else if let Some(v) = cors_setting {
             for o in v.split(',').map(str::trim).filter(|o| !o.is_empty()) {
                 let ok = o == "*"
                     || ((o.starts_with("https://") || o.starts_with("http://"))
@@ -336,6 +353,11 @@ impl Config {
                 }
                 cors_origins.push(o.to_string());
             }
+        } else if !auth_enabled {
+            // A demo without client JWTs (refused in production, above) is for trying the service,
+            // most often from the sandbox in a browser, which CORS would otherwise block silently
+            // (the sandbox then shows "All clear"; issue 15).
+            cors_origins.push(DEV_SANDBOX_ORIGIN.to_string());
         }
         let auth = AuthConfig {
             enabled: auth_enabled,
@@ -551,7 +573,9 @@ fn fhir_fetch_config(
         allow_anonymous: flag("TRD_CDS_FHIR_ALLOW_ANONYMOUS", false)?,
         deadline_ms,
         request_timeout_ms,
-        max_pages: num("TRD_CDS_FHIR_MAX_PAGES", 10, 1, 1000)?,
+        max_resources: num("TRD_CDS_FHIR_MAX_RESOURCES", 5000, 1, 1_000_000)?,
+        max_pages: num("TRD_CDS_FHIR_MAX_PAGES", 1000, 1, 100_000)?,
+        max_pages_set: get("TRD_CDS_FHIR_MAX_PAGES").is_some(),
         page_size: num("TRD_CDS_FHIR_PAGE_SIZE", 100, 0, 1000)?,
     })
 }
@@ -625,6 +649,29 @@ mod tests {
             "TRD_CDS_CORS_ORIGINS"
         );
         assert!(with(&[base]).unwrap().auth.enabled);
+        assert!(with(&[base]).unwrap().auth.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn a_demo_allows_the_sandbox_origin_unless_told_otherwise() {
+        let off = ("TRD_CDS_AUTH", "off");
+        assert_eq!(cfg(&[off]).unwrap().auth.cors_origins, [DEV_SANDBOX_ORIGIN]);
+        assert!(
+            cfg(&[off, ("TRD_CDS_CORS_ORIGINS", "none")])
+                .unwrap()
+                .auth
+                .cors_origins
+                .is_empty(),
+            "TRD_CDS_CORS_ORIGINS=none means none"
+        );
+        assert_eq!(
+            cfg(&[off, ("TRD_CDS_CORS_ORIGINS", "https://ehr.example.org")])
+                .unwrap()
+                .auth
+                .cors_origins,
+            ["https://ehr.example.org"]
+        );
+        assert!(cfg(&[]).unwrap().auth.cors_origins.is_empty(), "auth on");
     }
 
     #[test]
@@ -636,7 +683,11 @@ mod tests {
             (c.fhir.deadline_ms, c.fhir.request_timeout_ms),
             (1500, 1000)
         );
-        assert_eq!((c.fhir.max_pages, c.fhir.page_size), (10, 100));
+        assert_eq!(
+            (c.fhir.max_resources, c.fhir.max_pages, c.fhir.page_size),
+            (5000, 1000, 100)
+        );
+        assert!(!c.fhir.max_pages_set);
         let c = cfg(&[
             (
                 "TRD_CDS_FHIR_ALLOWED_SERVERS",
@@ -652,6 +703,10 @@ mod tests {
             ["https://ehr.example.org/fhir", "http://127.0.0.1:8090/fhir"]
         );
         assert_eq!((c.fhir.deadline_ms, c.fhir.max_pages), (300, 2));
+        assert!(
+            c.fhir.max_pages_set,
+            "still honoured, warned about at start-up"
+        );
         for (var, value) in [
             ("TRD_CDS_FHIR_ALLOWED_SERVERS", "ehr.example.org/fhir"),
             ("TRD_CDS_FHIR_ALLOWED_SERVERS", "http://127.0.0.1:8090/fhir"),
@@ -663,6 +718,7 @@ mod tests {
             ("TRD_CDS_FHIR_DEADLINE_MS", "0"),
             ("TRD_CDS_FHIR_REQUEST_TIMEOUT_MS", "x"),
             ("TRD_CDS_FHIR_MAX_PAGES", "0"),
+            ("TRD_CDS_FHIR_MAX_RESOURCES", "0"),
             ("TRD_CDS_FHIR_PAGE_SIZE", "5000"),
         ] {
             let e = cfg(&[(var, value)]).unwrap_err();

@@ -13,8 +13,10 @@
 
 use std::fmt::Write;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
+
+mod draft_update;
 
 use super::{
     CardContext, CardKind, Fingerprint, RenderedCard, UUID_NAMESPACE, md_escape, override_reasons,
@@ -28,7 +30,8 @@ use crate::dates::format_day;
 use crate::fhir::reader::{DoseEdit, DraftOrder};
 use crate::knowledge::KnowledgeBase;
 
-const UCUM: &str = "http://unitsofmeasure.org";
+/// At most this many suggestions on one card: a sidebar shows four buttons legibly (issue 15).
+const MAX_SUGGESTIONS: usize = 4;
 
 fn kind_of(f: &FindingKind) -> CardKind {
     match f {
@@ -365,7 +368,7 @@ impl Cx<'_> {
             let _ = writeln!(
                 s,
                 "| {} | {} → {} | {} |",
-                md_escape(&t.ingredient),
+                md_escape(&self.name(&t.ingredient)),
                 format_day(t.start),
                 t.end.map_or_else(|| "ongoing".to_string(), format_day),
                 refs(&t.evidence)
@@ -383,39 +386,55 @@ impl Cx<'_> {
         let st = &self.a.staging;
         let _ = writeln!(
             s,
-            "\n**Staging:** treatment step {} · Thase–Rush stage {} · MGH-S {:.1}\n",
-            st.treatment_step, st.thase_rush, st.mgh_s
+            "\n**Staging:** treatment step {} · Thase–Rush stage {} · MGH-S {}\n",
+            st.treatment_step,
+            st.thase_rush,
+            fmt_mg(st.mgh_s)
         );
         let mut items = Vec::new();
         let mut audit = Vec::new();
-        if !alternatives.is_empty() {
-            s.push_str("**Alternatives the assessment recommends:**\n\n");
-        }
+        let mut others = Vec::new();
         for code in alternatives {
-            if let Some(r) = self.a.recommendations.iter().find(|r| r.code == *code) {
-                let _ = writeln!(s, "- **{}**: {}", code.as_str(), md_escape(&r.rationale));
-            }
             let uuid = self.ids.suggestion(code.as_str());
             let Some(alt) = suggestions::build(self.a, self.kb, kind, *code, uuid) else {
                 continue;
             };
-            if alt.actions().is_empty() {
+            let rationale = self
+                .a
+                .recommendations
+                .iter()
+                .find(|r| r.code == *code)
+                .map(|r| r.rationale.clone());
+            let line = match rationale {
+                Some(r) => format!("**{}**: {}", md_escape(alt.label()), md_escape(&r)),
+                None => format!("**{}**", md_escape(alt.label())),
+            };
+            if alt.actions().is_empty() || items.len() == MAX_SUGGESTIONS {
+                others.push(line);
                 continue;
             }
             let Some(del) = self.delete_draft() else {
                 continue;
             };
-            let mut actions = vec![del];
-            actions.extend(alt.actions().iter().cloned());
+            // Create first, delete last: a client that applies the actions one at a time and
+            // stops half-way leaves the patient with the alternative *and* the draft (visible,
+            // to be cancelled by hand), never with neither (issue 15: the reference client
+            // applied the delete and dropped the create).
+            let mut actions: Vec<Action> = alt.actions().to_vec();
+            actions.push(del);
             if let Ok(sug) =
                 Suggestion::new(format!("Instead of {drug}: {}", alt.label()), uuid, actions)
             {
                 audit.push((uuid, *code));
+                let _ = writeln!(s, "- {line}");
                 items.push(sug);
             }
         }
-        if !alternatives.is_empty() {
+        if !items.is_empty() {
             s.push('\n');
+        }
+        if !others.is_empty() {
+            let _ = writeln!(s, "Other options: {}.\n", others.join("; "));
         }
         self.footer(&mut s);
         let sugg = Suggestions::at_most_one(items).ok();
@@ -476,7 +495,7 @@ switch to mania or rapid cycling.\n",
         let _ = writeln!(
             s,
             "The draft's daily dose of **{}** is {} mg/day; the knowledge base's {what} is {} mg/day. A trial held \
-below it does not count as an adequate trial (clinical-rules §3). If this is a titration start, plan the increase.\n",
+below it does not count as an adequate trial. If this is a titration start, plan the increase.\n",
             md_escape(&drug),
             fmt_mg(dose),
             fmt_mg(minimum)
@@ -514,42 +533,27 @@ below it does not count as an adequate trial (clinical-rules §3). If this is a 
     }
 }
 
-/// The draft with its dose per administration raised so the daily dose is `minimum` mg; the dose
-/// per administration is rounded up to a thousandth of a mg (never below the minimum).
+/// The draft, rebuilt from its valid fields ([`draft_update`]), with its dose per administration
+/// raised so the daily dose is `minimum` mg at the draft's own timing; the dose per administration
+/// is rounded up to a thousandth of a mg (never below the minimum).
 fn raised(raw: &Value, edit: &DoseEdit, minimum: f64) -> Option<(Value, f64)> {
     if !(edit.per_day.is_finite() && edit.per_day > 0.0) {
         return None;
     }
     let per_admin = (minimum / edit.per_day * 1000.0).ceil() / 1000.0;
-    let mut v = raw.clone();
-    let dosage = v
-        .get_mut("dosageInstruction")?
-        .get_mut(edit.dosage_index)?
-        .as_object_mut()?;
     let note = format!(
         "{} mg per administration, {} mg/day (raised to the minimum daily dose)",
         fmt_mg(per_admin),
         fmt_mg(minimum)
     );
-    if let Some(old) = dosage.get("text").and_then(Value::as_str) {
-        let text = format!("{note}; was: {old}");
-        dosage.insert("text".into(), Value::String(text));
-    }
-    let dr = dosage
-        .get_mut("doseAndRate")?
-        .get_mut(edit.dose_and_rate_index)?
-        .as_object_mut()?;
-    dr.remove("doseRange");
-    dr.insert(
-        "doseQuantity".into(),
-        json!({"value": per_admin, "unit": "mg", "system": UCUM, "code": "mg"}),
-    );
+    let v = draft_update::with_dose(raw, edit, per_admin, &note)?;
     Some((v, per_admin))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn raised_changes_only_the_dose() {

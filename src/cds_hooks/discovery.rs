@@ -8,8 +8,12 @@ use utoipa::ToSchema;
 
 use super::prefetch::Template;
 
-/// The CDS Hooks specification version implemented (3.0 discovery field `version`).
-pub const SPEC_VERSION: &str = "2.0";
+// No `version` field: a CDS Service in the CDS Hooks 2.0 discovery response has exactly `hook`,
+// `title`, `description`, `id`, `prefetch` and `usageRequirements`
+// (https://cds-hooks.hl7.org/2.0/#response); the 3.0 ballot's logical model of the discovery
+// response (https://build.fhir.org/ig/HL7/cds-hooks/en/StructureDefinition-CDSHooksServices.html)
+// is still a ballot. We implement 2.0, so we emit none rather than a non-2.0 field; the semver of
+// the spec implemented belongs here once 3.0 is published and implemented.
 
 /// patient-view prefetch: exactly these keys (documented in the README and the OpenAPI).
 pub const PATIENT_VIEW_PREFETCH: &[Template] = &[
@@ -125,8 +129,6 @@ pub struct ServiceDescriptor {
     pub usage_requirements: String,
     /// Prefetch key → FHIR query template.
     pub prefetch: BTreeMap<String, String>,
-    /// CDS Hooks specification version implemented.
-    pub version: String,
 }
 
 pub fn discovery() -> DiscoveryResponse {
@@ -144,7 +146,6 @@ pub fn discovery() -> DiscoveryResponse {
                     .iter()
                     .map(|t| (t.key.to_string(), t.query.to_string()))
                     .collect(),
-                version: SPEC_VERSION.into(),
             })
             .collect(),
     }
@@ -181,6 +182,9 @@ mod tests {
             let s = d.services.iter().find(|s| s.id == id).unwrap();
             assert_eq!(s.prefetch, pv.prefetch, "{id}");
         }
+        // CDS Hooks 2.0 has no `version` field in a service descriptor.
+        let json = serde_json::to_value(&d).unwrap();
+        assert!(json["services"][0].get("version").is_none());
         assert_eq!(
             pv.prefetch["observations"],
             "Observation?patient={{context.patientId}}&code=http://loinc.org|44261-6,http://loinc.org|89204-2,http://loinc.org|44260-8"

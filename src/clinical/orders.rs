@@ -31,6 +31,10 @@
 //! - The "mood stabiliser or antipsychotic" test is the one of the patient-view bipolar card: a
 //!   mood stabiliser or an antipsychotic augmentation agent, started by `as_of` and not ended more
 //!   than `max_gap_days` before it.
+//! - Findings never contradict ([`without_contradictions`], the last step of [`evaluate`]): a draft
+//!   that a finding says must be cancelled (the MAOI interaction, critical) gets no finding whose
+//!   card would keep, raise or re-create it (the low-dose update). One rule, here, so every
+//!   consumer of the findings (cards, audit) sees the same answer.
 
 use std::collections::BTreeMap;
 
@@ -110,6 +114,31 @@ impl FindingKind {
             FindingKind::DoseBelowMinimum { .. } => 3,
         }
     }
+
+    /// Its card tells the clinician not to sign the draft as it is (cancel it).
+    pub fn cancels_draft(&self) -> bool {
+        matches!(self, FindingKind::MaoiInteraction { .. })
+    }
+
+    /// Its card proposes to sign the draft (possibly changed): keep, raise or re-create it.
+    pub fn keeps_draft(&self) -> bool {
+        matches!(self, FindingKind::DoseBelowMinimum { .. })
+    }
+}
+
+/// Drop every finding that would keep, raise or re-create a draft another finding cancels, so no
+/// response both says "cancel this order" and "raise its dose" (issue 15). The cancelled draft's
+/// other findings (the repeat-class alternatives, the bipolar review) replace it, so they stay.
+pub fn without_contradictions(findings: Vec<OrderFinding>) -> Vec<OrderFinding> {
+    let cancelled: Vec<String> = findings
+        .iter()
+        .filter(|f| f.kind.cancels_draft())
+        .map(|f| f.draft.clone())
+        .collect();
+    findings
+        .into_iter()
+        .filter(|f| !(f.kind.keeps_draft() && cancelled.contains(&f.draft)))
+        .collect()
 }
 
 /// The other side of an MAOI interaction the draft creates.
@@ -195,7 +224,7 @@ pub fn evaluate(
             }
         }
     }
-    out
+    without_contradictions(out)
 }
 
 /// The MAOI interactions the draft ingredient `ing` of draft `d` creates.
@@ -437,6 +466,25 @@ mod tests {
         assert_eq!(pairs[0].safe_from, Some(dp("2024-03-01", 36)));
         assert_eq!(pairs[0].washout_days, 35);
         assert!(pairs[0].draft_is_maoi);
+    }
+
+    #[test]
+    fn a_cancelled_draft_is_never_raised() {
+        // Phenelzine 15 mg/day (below its minimum) next to current venlafaxine: the critical card
+        // cancels the draft, so no low-dose finding may propose raising it.
+        let mut r = rec();
+        let as_of = d("2025-01-01");
+        r.ms("venlafaxine", d("2024-10-01"), None, Some(150.0));
+        let a = r.assess(&crate::dates::format_day(as_of));
+        let drafts = [draft("m", "phenelzine", Some(15.0))];
+        let f = evaluate(&r.r, &a, &drafts, kb(), as_of, Scope::All);
+        assert!(has_maoi(&f), "{f:?}");
+        assert!(f.iter().all(|f| !f.kind.keeps_draft()), "{f:?}");
+        // Without the interaction the same draft does get the low-dose finding.
+        let r = rec();
+        let a = r.assess(&crate::dates::format_day(as_of));
+        let f = evaluate(&r.r, &a, &drafts, kb(), as_of, Scope::All);
+        assert!(f.iter().any(|f| f.kind.keeps_draft()), "{f:?}");
     }
 
     #[test]

@@ -6,8 +6,12 @@
 //!   redirects are never followed; HTTPS unless `TRD_CDS_FHIR_ALLOW_HTTP` (local testing).
 //! - **Time**: one overall deadline per call (`TRD_CDS_FHIR_DEADLINE_MS`) and a per-request timeout
 //!   (`TRD_CDS_FHIR_REQUEST_TIMEOUT_MS`); each request gets the smaller of the two.
-//! - **Size**: a page cap per key (`TRD_CDS_FHIR_MAX_PAGES`) and a byte cap per page (the request body
-//!   limit, `TRD_CDS_MAX_BODY_BYTES`).
+//! - **Size**: a resource cap per key (`TRD_CDS_FHIR_MAX_RESOURCES`, entries counted as pages
+//!   arrive, the prefetched first page included), a byte cap per page (the request body limit,
+//!   `TRD_CDS_MAX_BODY_BYTES`), and a high page cap (`TRD_CDS_FHIR_MAX_PAGES`) only against a server
+//!   that loops on empty pages. The work is capped by resources and the deadline, never by the
+//!   page size the EHR chose: an EHR paging by 20 must not cut a 250-procedure history at 200
+//!   (issue 15).
 //! - **Secrets**: the access token travels in one `Authorization` header marked sensitive. It is
 //!   never logged, never put in an error message, and never sent outside the `fhirServer` base.
 //!   Error texts never carry URLs either (they hold patient ids).
@@ -80,9 +84,9 @@ pub enum Start {
     /// A rendered prefetch template, relative to the base (`Condition?patient=p1`); its token
     /// values must already be percent-encoded ([`encode_token`]).
     Template(String),
-    /// The `next` link of a paginated prefetched Bundle whose first `pages_done` pages the client
-    /// already sent (they count towards the page cap).
-    Next { url: String, pages_done: usize },
+    /// The `next` link of a paginated prefetched Bundle; the client already sent its first page,
+    /// holding `resources_done` entries (they count towards the caps).
+    Next { url: String, resources_done: usize },
 }
 
 /// What fetching one key produced: the pages read (raw FHIR JSON), and why it stopped early if it did.
@@ -108,7 +112,9 @@ pub enum StopKind {
     Denied,
     /// HTTP 404.
     NotFound,
-    /// `TRD_CDS_FHIR_MAX_PAGES` pages were read and there are more.
+    /// `TRD_CDS_FHIR_MAX_RESOURCES` resources were read and there are more.
+    ResourceCap,
+    /// `TRD_CDS_FHIR_MAX_PAGES` pages were read and there are more (a safety cap against loops).
     PageCap,
     /// The call's deadline expired.
     Deadline,
@@ -123,6 +129,7 @@ impl StopKind {
         match self {
             StopKind::Denied => "denied",
             StopKind::NotFound => "not-found",
+            StopKind::ResourceCap => "resource-cap",
             StopKind::PageCap => "page-cap",
             StopKind::Deadline => "deadline",
             StopKind::Failed => "failed",
@@ -212,7 +219,8 @@ impl FhirClient {
     }
 
     /// Read one key: the first page (or the given `next` link), then every `next` link below the
-    /// same base, until the last page, the page cap, an error or `deadline`. `token` is the
+    /// same base, until the last page, the resource (or page) cap, an error or `deadline`. A page
+    /// that crosses the resource cap is kept whole. `token` is the
     /// `fhirAuthorization` access token (`None`: an open server).
     pub async fn fetch(
         &self,
@@ -222,9 +230,12 @@ impl FhirClient {
         deadline: Instant,
     ) -> Fetched {
         let mut out = Fetched::default();
-        let (mut url, mut pages_done) = match start {
-            Start::Template(rel) => (base.join(&with_page_size(&rel, self.cfg.page_size)), 0),
-            Start::Next { url, pages_done } => (base.below(&url), pages_done),
+        let (mut url, mut pages_done, mut resources_done) = match start {
+            Start::Template(rel) => (base.join(&with_page_size(&rel, self.cfg.page_size)), 0, 0),
+            Start::Next {
+                url,
+                resources_done,
+            } => (base.below(&url), 1, resources_done),
         };
         let per_request = Duration::from_millis(self.cfg.request_timeout_ms);
         loop {
@@ -235,6 +246,16 @@ impl FhirClient {
                 ));
                 return out;
             };
+            if resources_done >= self.cfg.max_resources {
+                out.stop = Some(stop(
+                    StopKind::ResourceCap,
+                    format!(
+                        "{resources_done} resources read, the cap of {} per query (TRD_CDS_FHIR_MAX_RESOURCES); later pages were not fetched",
+                        self.cfg.max_resources
+                    ),
+                ));
+                return out;
+            }
             if pages_done >= self.cfg.max_pages {
                 out.stop = Some(stop(
                     StopKind::PageCap,
@@ -273,7 +294,7 @@ impl FhirClient {
                     ),
                 )),
             };
-            let (body, next) = match page {
+            let (body, next, entries) = match page {
                 Ok(x) => x,
                 Err(s) => {
                     out.stop = Some(s);
@@ -282,6 +303,7 @@ impl FhirClient {
             };
             out.pages.push(body);
             pages_done += 1;
+            resources_done += entries;
             match next {
                 None => return out,
                 Some(n) => url = base.below(&n),
@@ -289,12 +311,12 @@ impl FhirClient {
         }
     }
 
-    /// GET one page; returns its text and its `next` link.
+    /// GET one page; returns its text, its `next` link and how many resources it holds.
     async fn get_page(
         &self,
         url: &Url,
         token: Option<&str>,
-    ) -> Result<(String, Option<String>), Stop> {
+    ) -> Result<(String, Option<String>, usize), Stop> {
         let mut req = self.http.get(url.clone()).header(
             ACCEPT,
             HeaderValue::from_static("application/fhir+json, application/json;q=0.9"),
@@ -357,8 +379,8 @@ impl FhirClient {
                 "fhirServer answered text that is not UTF-8",
             )
         })?;
-        let next = match page_head(&text) {
-            Ok(PageHead::Data { next }) => next,
+        let (next, entries) = match page_head(&text) {
+            Ok(PageHead::Data { next, entries }) => (next, entries),
             Ok(PageHead::OperationOutcome(why)) => {
                 return Err(stop(
                     StopKind::Failed,
@@ -367,7 +389,7 @@ impl FhirClient {
             }
             Err(e) => return Err(stop(StopKind::Failed, format!("fhirServer answered {e}"))),
         };
-        Ok((text, next))
+        Ok((text, next, entries))
     }
 }
 
@@ -493,8 +515,12 @@ pub fn encode_token(value: &str) -> String {
 /// What a page is, from its head.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PageHead {
-    /// A resource or Bundle; `next` is the Bundle's `next` link, if any.
-    Data { next: Option<String> },
+    /// A resource or Bundle; `next` is the Bundle's `next` link, if any; `entries` the Bundle's
+    /// entry count (1 for a single resource).
+    Data {
+        next: Option<String>,
+        entries: usize,
+    },
     /// An OperationOutcome, with its diagnostics.
     OperationOutcome(String),
 }
@@ -511,6 +537,8 @@ pub fn page_head(json: &str) -> Result<PageHead, String> {
         link: Option<&'a RawValue>,
         #[serde(default, borrow)]
         issue: Option<&'a RawValue>,
+        #[serde(default, borrow)]
+        entry: Option<&'a RawValue>,
     }
     #[derive(Deserialize)]
     struct Link {
@@ -546,15 +574,26 @@ pub fn page_head(json: &str) -> Result<PageHead, String> {
                     .map_err(|_| "a Bundle whose link is not a list of links")?,
                 None => Vec::new(),
             };
+            // Counted, not parsed: the reader parses the entries later, once.
+            let entries = match head.entry {
+                Some(raw) => serde_json::from_str::<Vec<serde::de::IgnoredAny>>(raw.get())
+                    .map_err(|_| "a Bundle whose entry is not a list")?
+                    .len(),
+                None => 0,
+            };
             Ok(PageHead::Data {
                 next: links
                     .into_iter()
                     .find(|l| l.relation.as_deref() == Some("next"))
                     .and_then(|l| l.url)
                     .filter(|u| !u.trim().is_empty()),
+                entries,
             })
         }
-        Some(_) => Ok(PageHead::Data { next: None }),
+        Some(_) => Ok(PageHead::Data {
+            next: None,
+            entries: 1,
+        }),
     }
 }
 
@@ -570,7 +609,9 @@ mod tests {
                 allow_anonymous: false,
                 deadline_ms: 1500,
                 request_timeout_ms: 1000,
-                max_pages: 10,
+                max_resources: 5000,
+                max_pages: 1000,
+                max_pages_set: false,
                 page_size: 100,
             },
             1024 * 1024,
@@ -712,21 +753,36 @@ mod tests {
                 r#"{"resourceType":"Bundle","link":[{"relation":"self","url":"a"},{"relation":"next","url":"b"}],"entry":[]}"#
             ),
             Ok(PageHead::Data {
-                next: Some("b".into())
+                next: Some("b".into()),
+                entries: 0
             })
         );
         assert_eq!(
             page_head(r#"{"resourceType":"Patient","id":"p1","link":[{"other":{}}]}"#),
-            Ok(PageHead::Data { next: None })
+            Ok(PageHead::Data {
+                next: None,
+                entries: 1
+            })
         );
         assert_eq!(
             page_head(r#"{"resourceType":"Basic","link":"not a list"}"#),
-            Ok(PageHead::Data { next: None })
+            Ok(PageHead::Data {
+                next: None,
+                entries: 1
+            })
         );
         assert_eq!(
             page_head(r#"{"resourceType":"OperationOutcome","issue":[{"diagnostics":"x"}]}"#),
             Ok(PageHead::OperationOutcome("x".into()))
         );
+        assert_eq!(
+            page_head(r#"{"resourceType":"Bundle","entry":[{"resource":{}},{"resource":{}}]}"#),
+            Ok(PageHead::Data {
+                next: None,
+                entries: 2
+            })
+        );
+        assert!(page_head(r#"{"resourceType":"Bundle","entry":{}}"#).is_err());
         assert!(page_head("<html>").is_err());
         assert!(page_head(r#"{"id":"x"}"#).is_err());
     }

@@ -2,6 +2,8 @@
 //! (`TRD_CDS_CORS_ORIGINS`), `Authorization` and `Content-Type` allowed, never credentials (the JWT
 //! travels in a header, not a cookie), so `*` is never combined with `Allow-Credentials`.
 //! A preflight from an origin not on the list gets no CORS headers (the browser then refuses).
+//! An allowed origin's preflight asking for Private Network Access (Chromium, a public page calling
+//! localhost: the sandbox against a local demo) is granted it.
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,6 +23,8 @@ const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-Request-Id";
 const EXPOSE_HEADERS: &str = "X-Request-Id, WWW-Authenticate";
 const MAX_AGE: &str = "600";
+const REQUEST_PRIVATE_NETWORK: &str = "access-control-request-private-network";
+const ALLOW_PRIVATE_NETWORK: &str = "access-control-allow-private-network";
 
 impl Cors {
     pub fn new(origins: &[String]) -> Cors {
@@ -81,6 +85,19 @@ pub async fn cors(
             HeaderValue::from_static(MAX_AGE),
         );
         set(&mut res, header::VARY, HeaderValue::from_static("Origin"));
+        // Private Network Access: Chromium asks before a public page (the sandbox) calls a
+        // service on localhost or a private address; an allowed origin may.
+        if req
+            .headers()
+            .get(REQUEST_PRIVATE_NETWORK)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+        {
+            set(
+                &mut res,
+                HeaderName::from_static(ALLOW_PRIVATE_NETWORK),
+                HeaderValue::from_static("true"),
+            );
+        }
         let (http, _) = req.into_parts();
         return Ok(ServiceResponse::new(http, res).map_into_right_body());
     }

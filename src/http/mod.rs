@@ -118,6 +118,7 @@ impl Application {
         };
         let auth =
             web::Data::new(auth::Auth::from_config(config, &store).map_err(StartError::Auth)?);
+        log_cors(&config.auth.cors_origins);
         let cors = web::Data::new(cors::Cors::new(&config.auth.cors_origins));
         let security_headers = web::Data::new(headers::SecurityHeaders::new(
             config.public_base_url.as_deref(),
@@ -128,6 +129,12 @@ impl Application {
         });
         let fhir =
             FhirClient::new(&config.fhir, config.max_body_bytes).map_err(StartError::FhirClient)?;
+        if config.fhir.max_pages_set {
+            tracing::warn!(
+                max_pages = config.fhir.max_pages,
+                "TRD_CDS_FHIR_MAX_PAGES is deprecated: fetching is capped by TRD_CDS_FHIR_MAX_RESOURCES per key and TRD_CDS_FHIR_DEADLINE_MS; the page count stays only a safety cap"
+            );
+        }
         if !config.fhir.allowed_servers.is_empty() {
             tracing::info!(
                 servers = config.fhir.allowed_servers.len(),
@@ -272,6 +279,21 @@ impl Application {
 /// absolute-form, ...) therefore went through the JWT check first. Each scope's default service
 /// (unknown sub-path, wrong method) sits behind the same check, so an unauthenticated caller learns
 /// nothing about which paths or service ids exist: 401 for everything under those prefixes.
+/// Say at start-up which browser origins may call (origins are public, never secrets): a browser
+/// client blocked by CORS shows "no cards" without an error, so the integrator must be told here.
+fn log_cors(origins: &[String]) {
+    if origins.is_empty() {
+        tracing::info!(
+            "CORS: no browser origin allowed; browser CDS clients (e.g. the CDS Hooks sandbox) are blocked until TRD_CDS_CORS_ORIGINS lists their origin"
+        );
+    } else {
+        tracing::info!(
+            origins = origins.join(",").as_str(),
+            "CORS: browser origins allowed (TRD_CDS_CORS_ORIGINS)"
+        );
+    }
+}
+
 pub fn routes_config(cfg: &mut web::ServiceConfig) {
     use actix_web::guard;
     let protected = |prefix: &str| {

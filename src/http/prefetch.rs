@@ -6,12 +6,12 @@
 //!   `fhirServer`; a prefetched searchset Bundle with a `next` link is completed from that link.
 //!   `null` means "no such data": nothing is fetched.
 //! - All keys are fetched in parallel under one deadline (`TRD_CDS_FHIR_DEADLINE_MS`), following
-//!   `next` links up to `TRD_CDS_FHIR_MAX_PAGES` pages per key (see [`crate::fhir::client`]).
+//!   `next` links up to `TRD_CDS_FHIR_MAX_RESOURCES` resources per key (see [`crate::fhir::client`]).
 //! - A required key that is still unsatisfied (no fhirServer, server not allow-listed, no token and
 //!   anonymous fetching off, 401/403/404, deadline, other error before the first page) makes the
 //!   call fail with **412** and an OperationOutcome with one issue per such key. A 401/403 on any
 //!   page counts as unsatisfied: the server refuses this token.
-//! - A key with some but not all of its pages (page cap, deadline or error after the first page)
+//! - A key with some but not all of its pages (resource cap, deadline or error after the first page)
 //!   is used, and a data issue (`prefetch.<key>`) tells the clinician what is incomplete. So does an
 //!   optional key (`patient`) that could not be fetched.
 
@@ -120,8 +120,8 @@ pub async fn gather<'a>(
 enum Need {
     /// Missing or an OperationOutcome: run the template. `problem` says what the client sent.
     Template { problem: String },
-    /// A prefetched Bundle with a `next` link: fetch the rest.
-    Rest { next: String },
+    /// A prefetched Bundle with a `next` link: fetch the rest. `first_page` = its entry count.
+    Rest { next: String, first_page: usize },
 }
 
 /// [`gather`] with an explicit client and per-client allow-list, without metrics (tests call this
@@ -164,6 +164,7 @@ pub async fn gather_reporting<'a>(
                         t,
                         Need::Rest {
                             next: next.to_string(),
+                            first_page: b.entry.items.len(),
                         },
                     ));
                 } else {
@@ -241,9 +242,9 @@ pub async fn gather_reporting<'a>(
                 join_all(needs.iter().map(|(t, need)| {
                     let start = match need {
                         Need::Template { .. } => Start::Template(render(t.query, &enc)),
-                        Need::Rest { next } => Start::Next {
+                        Need::Rest { next, first_page } => Start::Next {
                             url: next.clone(),
-                            pages_done: 1,
+                            resources_done: *first_page,
                         },
                     };
                     timed(fhir.fetch(&base, token, start, deadline))
@@ -408,7 +409,7 @@ fn issue_code(s: &Stop) -> &'static str {
         StopKind::Denied => "security",
         StopKind::NotFound => "not-found",
         StopKind::Deadline => "timeout",
-        StopKind::PageCap => "too-costly",
+        StopKind::ResourceCap | StopKind::PageCap => "too-costly",
         StopKind::Failed => "transient",
     }
 }

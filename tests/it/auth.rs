@@ -618,6 +618,42 @@ async fn cors_allow_list() {
     );
 }
 
+/// README "Try it" in a browser: a demo (`TRD_CDS_AUTH=off`, no `TRD_CDS_CORS_ORIGINS`) answers the
+/// CDS Hooks sandbox's preflight and call; with auth on the same origin is refused (issue 15).
+#[tokio::test]
+async fn a_demo_lets_the_sandbox_call_from_a_browser() {
+    const SANDBOX: &str = "https://sandbox.cds-hooks.org";
+    let preflight = |app: &TestApp| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}{SERVICE}", app.base))
+            .header("origin", SANDBOX)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .header("access-control-request-private-network", "true")
+            .send()
+    };
+    let demo = spawn_app(&[("TRD_CDS_AUTH", "off")]).await;
+    let r = preflight(&demo).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(r.headers()["access-control-allow-origin"], SANDBOX);
+    // Chromium's Private Network Access preflight (a public page calling localhost).
+    assert_eq!(r.headers()["access-control-allow-private-network"], "true");
+    let r = demo
+        .client
+        .post(format!("{}{SERVICE}", demo.base))
+        .header("origin", SANDBOX)
+        .header("content-type", "application/json")
+        .body(pv_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["access-control-allow-origin"], SANDBOX);
+    let secured = app().await;
+    let r = preflight(&secured).await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
 #[tokio::test]
 async fn logs_of_full_requests_hold_no_token_jwt_or_patient_id() {
     // The process-wide capture (the app's workers log on other threads).

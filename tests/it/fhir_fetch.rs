@@ -341,6 +341,133 @@ async fn without_prefetch_the_real_fhir_server_gives_the_same_assessment() {
     assert_no_token_logged();
 }
 
+/// How many resources the gathered documents of `key`'s type hold (prefetched first page + pages).
+fn gathered_count(g: &trd_cds::http::prefetch::Gathered<'_>, first_page: usize) -> usize {
+    first_page
+        + g.docs
+            .iter()
+            .filter_map(|d| match d {
+                trd_cds::http::prefetch::GatheredDoc::Fetched(text) => {
+                    serde_json::from_str::<Value>(text).ok()
+                }
+                _ => None,
+            })
+            .map(|v| v["entry"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+}
+
+/// Issue 15: the sandbox prefetches first pages of 20; with a cap of 10 pages, 250 procedures were
+/// cut at 200 and the card said the data was incomplete. Against the real server, paging by 20:
+/// every one of the 250 arrives under the default caps; the old page cap still cuts (it remains a
+/// safety cap), and the resource cap cuts where it is set.
+#[tokio::test]
+async fn a_history_paged_by_20_arrives_whole_from_the_real_fhir_server() {
+    common::logs::captured();
+    const N: usize = 250;
+    let patient = "p-many-procedures";
+    let mut entries = vec![json!({"resource": {"resourceType": "Patient", "id": patient}})];
+    entries.extend((0..N).map(|i| {
+        json!({"resource": {"resourceType": "Procedure", "id": format!("proc-{i}"), "status": "completed",
+            "subject": {"reference": format!("Patient/{patient}")},
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "90834"}]},
+            "performedDateTime": "2024-01-01"}})
+    }));
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+    let file =
+        std::env::temp_dir().join(format!("trd-cds-{}-{}.json", patient, std::process::id()));
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let files = [file.to_string_lossy().into_owned()];
+    let tok = token("paged-by-20");
+    let t2 = tok.clone();
+    let started = tokio::task::spawn_blocking(move || RealFhirServer::start(Some(&t2), &files))
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let Some(server) = started else {
+        return;
+    };
+    let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let id = server.patient(&file_name).to_string();
+    // The EHR's prefetch: the first page of 20, with its next link; everything else null.
+    let first: Value = reqwest::Client::new()
+        .get(format!("{}/Procedure?patient={id}&_count=20", server.base))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first_page = first["entry"].as_array().map_or(0, Vec::len);
+    assert_eq!(first_page, 20, "{first}");
+    assert!(
+        first["link"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["relation"] == "next")),
+        "the server pages: {first}"
+    );
+    let body = request(
+        &id,
+        Some((&server.base, Some(&tok))),
+        Some(nulls_with(&[("procedures", first)])),
+    );
+    let req = parse_request(body.as_bytes()).unwrap();
+    let gather = |extra: &[(&'static str, &'static str)]| {
+        let mut m: BTreeMap<String, String> = [
+            ("TRD_CDS_FHIR_ALLOWED_SERVERS", server.base.as_str()),
+            ("TRD_CDS_FHIR_ALLOW_HTTP", "true"),
+            // This test is about the caps; the deadline has its own tests below.
+            ("TRD_CDS_FHIR_DEADLINE_MS", "30000"),
+            ("TRD_CDS_FHIR_REQUEST_TIMEOUT_MS", "10000"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        m.entry("TRD_CDS_AUTH".into()).or_insert("off".into());
+        let config = Config::from_lookup(|k| m.get(k).cloned()).unwrap();
+        FhirClient::new(&config.fhir, config.max_body_bytes).unwrap()
+    };
+    let ctx = [("patientId", id.as_str())];
+
+    let client = gather(&[]);
+    let g = gather_with(&client, None, &PATIENT_VIEW, &req, &ctx)
+        .await
+        .unwrap();
+    assert!(g.notes.is_empty(), "{:?}", g.notes);
+    assert_eq!(gathered_count(&g, first_page), N, "all 250 procedures");
+
+    // The old behaviour, still reachable through the deprecated page cap: cut at 10 pages = 200.
+    let client = gather(&[("TRD_CDS_FHIR_MAX_PAGES", "10")]);
+    let g = gather_with(&client, None, &PATIENT_VIEW, &req, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(gathered_count(&g, first_page), 200);
+    assert!(
+        g.notes
+            .iter()
+            .any(|n| n.field == "prefetch.procedures" && n.problem.contains("page cap")),
+        "{:?}",
+        g.notes
+    );
+
+    // The resource cap: pages are kept whole, so 100 → 100 (5 pages of 20), 110 → 120.
+    for (cap, got) in [("100", 100), ("110", 120)] {
+        let client = gather(&[("TRD_CDS_FHIR_MAX_RESOURCES", cap)]);
+        let g = gather_with(&client, None, &PATIENT_VIEW, &req, &ctx)
+            .await
+            .unwrap();
+        assert_eq!(gathered_count(&g, first_page), got, "cap {cap}");
+        assert!(
+            g.notes.iter().any(|n| n.field == "prefetch.procedures"
+                && n.problem.contains("TRD_CDS_FHIR_MAX_RESOURCES")),
+            "{:?}",
+            g.notes
+        );
+    }
+    assert_no_token_logged();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Against stubs
 

@@ -6,6 +6,7 @@ mod common;
 
 mod audit_durability;
 mod auth;
+mod card_quality;
 mod cli_never_panics;
 mod ehr_shapes;
 mod fhir_fetch;

@@ -8,7 +8,8 @@
 //!
 //! Reading a row: `cards` lists `(indicator, summary)` of every card, in order (the summary must
 //! contain the text); `checks` are `(pointer, expected)` on the response JSON: `expected` is JSON,
-//! or `~text` for "a string containing text"; a pointer starting with `#` checks an array length.
+//! or `~text` for "a string containing text", or `-` for "absent"; a pointer starting with `#` checks
+//! an array length.
 
 use crate::common;
 
@@ -256,6 +257,22 @@ const ROWS: &[Row] = &[
         )],
     },
     Row {
+        file: "maoi-low-dose-while-venlafaxine-current",
+        why: "phenelzine 15 mg/day drafted while venlafaxine is current: cancel it, never also raise it (issue 15)",
+        cards: &[(
+            MAOI,
+            "Serotonin-syndrome risk: Phenelzine ordered while Venlafaxine is current",
+        )],
+        checks: &[
+            ("#/cards", "1"),
+            ("/cards/0/suggestions/0/actions/0/type", "\"delete\""),
+            (
+                "/cards/0/suggestions/0/actions/0/resourceId",
+                "\"MedicationRequest/draft-phenelzine\"",
+            ),
+        ],
+    },
+    Row {
         file: "maoi-contained-medication",
         why: "contained Medication (#med) with a per-tablet strength: 1 tablet TID = 45 mg/day",
         cards: &[(MAOI, "ordered 10 days after Sertraline stopped")],
@@ -314,6 +331,34 @@ const ROWS: &[Row] = &[
         ],
     },
     Row {
+        file: "low-dose-update-keeps-timing-drops-invalid-fields",
+        why: "sertraline 12.5 mg twice daily with an invalid category (an object): raised per administration, the invalid field not echoed (issue 15)",
+        cards: &[(
+            "info",
+            "Sertraline 25 mg/day is below the minimum adequate dose",
+        )],
+        checks: &[
+            (
+                "/cards/0/suggestions/0/label",
+                "\"Raise Sertraline to 50 mg/day (25 mg per administration)\"",
+            ),
+            (
+                "/cards/0/suggestions/0/actions/0/resource/dosageInstruction/0/timing/repeat/frequency",
+                "2",
+            ),
+            (
+                "/cards/0/suggestions/0/actions/0/resource/dosageInstruction/0/doseAndRate/0/doseQuantity/value",
+                "25.0",
+            ),
+            ("/cards/0/suggestions/0/actions/0/resource/category", "-"),
+            ("/cards/0/suggestions/0/actions/0/resource/madeUp", "-"),
+            (
+                "/cards/0/suggestions/0/actions/0/resource/subject/reference",
+                "\"Patient/p1\"",
+            ),
+        ],
+    },
+    Row {
         file: "dose-at-minimum-silent",
         why: "sertraline 50 mg: exactly the minimum",
         cards: &[],
@@ -335,15 +380,17 @@ const ROWS: &[Row] = &[
         checks: &[
             ("/cards/0/selectionBehavior", "\"at-most-one\""),
             ("#/cards/0/suggestions", "3"),
-            ("/cards/0/suggestions/0/actions/0/type", "\"delete\""),
+            // Create before delete: applied one by one and stopped half-way, the draft is still
+            // there to cancel; the alternative is never lost (issue 15).
+            ("/cards/0/suggestions/0/actions/0/type", "\"create\""),
             (
-                "/cards/0/suggestions/0/actions/0/resourceId",
-                "\"MedicationRequest/draft-escitalopram\"",
-            ),
-            ("/cards/0/suggestions/0/actions/1/type", "\"create\""),
-            (
-                "/cards/0/suggestions/0/actions/1/resource/resourceType",
+                "/cards/0/suggestions/0/actions/0/resource/resourceType",
                 "\"MedicationRequest\"",
+            ),
+            ("/cards/0/suggestions/0/actions/1/type", "\"delete\""),
+            (
+                "/cards/0/suggestions/0/actions/1/resourceId",
+                "\"MedicationRequest/draft-escitalopram\"",
             ),
             (
                 "/cards/0/suggestions/0/label",
@@ -354,7 +401,7 @@ const ROWS: &[Row] = &[
                 "~Draft prescription: Lithium",
             ),
             (
-                "/cards/0/suggestions/2/actions/1/resource/resourceType",
+                "/cards/0/suggestions/2/actions/0/resource/resourceType",
                 "\"ServiceRequest\"",
             ),
             ("/cards/0/detail", "~`MedicationStatement/ms-citalopram`"),
@@ -597,6 +644,12 @@ fn check_row(row: &Row, status: u16, v: &Value, today: Date) -> Vec<String> {
             continue;
         }
         let got = v.pointer(pointer);
+        if expected == "-" {
+            if got.is_some() {
+                errs.push(format!("{pointer}: got {got:?}, expected it absent"));
+            }
+            continue;
+        }
         let ok = match expected.strip_prefix('~') {
             Some(text) => got
                 .and_then(Value::as_str)
