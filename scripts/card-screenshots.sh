@@ -62,7 +62,7 @@ TRD_CDS_ADDR="127.0.0.1:$port" TRD_CDS_AUTH=off RUST_LOG=warn "${CARGO_TARGET_DI
 pid=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 
-# Order scenarios write dates relative to today (@T-13): replace them as tests/order_hooks.rs does.
+# Order scenarios write dates relative to today (@T-13): replace them as tests/it/order_hooks.rs does.
 python3 - tests/order_scenarios/maoi-low-dose-while-venlafaxine-current.json >"$work/order-sign-request.json" <<'PY'
 import datetime, re, sys
 today = datetime.date.today()

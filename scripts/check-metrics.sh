@@ -38,8 +38,8 @@ echo "== promtool check metrics on a scrape after real calls"
 # Built by `cargo test` as a side effect (integration tests get the binary), with the same features
 # as the tests: a plain `cargo build` would resolve dev-dependency features differently and rebuild
 # much of the tree.
-cargo test --quiet --locked --test metrics --no-run
-BIN=target/debug/trd-cds
+cargo test --quiet --locked --test it --no-run
+BIN="${CARGO_TARGET_DIR:-target}/debug/trd-cds"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp)
 scrape_file=$(mktemp)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generate the order-hook scenarios of tests/order_hooks.rs as full CDS Hooks requests.
+"""Generate the order-hook scenarios of tests/it/order_hooks.rs as full CDS Hooks requests.
 
     python3 scripts/gen_order_scenarios.py     # writes tests/order_scenarios/<id>.json
 
 Standard library only, deterministic. One function per scenario, named after the scenario id
-(dashes -> underscores); the expected cards live in ONE table in tests/order_hooks.rs, worked out
+(dashes -> underscores); the expected cards live in ONE table in tests/it/order_hooks.rs, worked out
 by hand from docs/clinical-rules.md (§2, §7, §10, §11), not copied from the service's output.
 
 Hook calls are evaluated as of *today* (the service's clock), so dates are written relative to it:

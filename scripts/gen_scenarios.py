@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Generate the named clinical scenarios of tests/scenarios.rs as small FHIR R4 Bundles.
+"""Generate the named clinical scenarios of tests/it/scenarios.rs as small FHIR R4 Bundles.
 
     python3 scripts/gen_scenarios.py          # writes tests/scenarios/<id>.json
 
 Standard library only, deterministic (no clocks, no randomness): running it twice gives the same
 files. One function per scenario, named after the scenario id (dashes → underscores); the expected
-results live in ONE table in tests/scenarios.rs, worked out by hand from
+results live in ONE table in tests/it/scenarios.rs, worked out by hand from
 docs/clinical-rules.md — not copied from the engine's output.
 
 Conventions (so a reviewer can read each scenario at a glance):

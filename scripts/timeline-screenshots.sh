@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders golden timeline SVGs (tests/fixtures/timeline/) in headless Chromium, networking off, at
 # the width each was drawn for, into docs/timeline/: the screenshots the README shows. Run after
-# `TRD_CDS_BLESS=1 cargo test --test timeline` changed the pictures, then look at the PNGs.
+# `TRD_CDS_BLESS=1 cargo test --test it timeline::` changed the pictures, then look at the PNGs.
 # Installs Debian's chromium when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document (utoipa). `openapi/openapi.json` is generated from this and kept in
-//! sync by `tests/openapi_sync.rs` (regenerate: `UPDATE_OPENAPI=1 cargo test --test openapi_sync`
+//! sync by `tests/it/openapi_sync.rs` (regenerate: `UPDATE_OPENAPI=1 cargo test --test it openapi_sync::`
 //! or `cargo run -- print-openapi > openapi/openapi.json`).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

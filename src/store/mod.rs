@@ -1,7 +1,7 @@
 //! Persistence: the audit trail, CDS Hooks feedback and its analytics.
 //!
 //! [`Store`] is PostgreSQL ([`Store::postgres`], when `DATABASE_URL` is set) or in memory
-//! ([`Store::memory`]); both behave the same and run the same test cases (`tests/store.rs`).
+//! ([`Store::memory`]); both behave the same and run the same test cases (`tests/it/store.rs`).
 //! Audit rows go through the bounded [`AuditQueue`] (off the request path); feedback is written
 //! synchronously and acknowledged only after commit. Schema and operations: `docs/persistence.md`.
 //!

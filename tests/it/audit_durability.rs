@@ -10,7 +10,7 @@
 //!   `TRD_CDS_AUDIT_MODE=async` loses rows of calls answered 200, deterministically — the opt-in's
 //!   documented risk, and proof that the check above has teeth.
 //! - `a_failed_commit_is_503_not_200`: with the audit table gone, the call answers 503 with an
-//!   OperationOutcome (in process, `tests/common/app.rs`).
+//!   OperationOutcome (in process, `tests/it/common/app.rs`).
 //! - `async_mode_under_plain_load` (ignored: whether rows are lost depends on timing): run it a
 //!   few times with `--ignored` to see the asynchronous mode lose rows without any lock.
 

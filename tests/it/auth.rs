@@ -715,7 +715,7 @@ async fn logs_of_full_requests_hold_no_token_jwt_or_patient_id() {
 }
 
 /// Added latency of verification: the same discovery call with and without JWT checks (tokens are
-/// signed before the clock starts). `cargo test --release --test auth -- --ignored --nocapture`.
+/// signed before the clock starts). `cargo test --release --test it auth:: -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore]
 async fn verification_latency() {

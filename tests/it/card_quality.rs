@@ -37,7 +37,7 @@ const MAX_SUGGESTIONS: usize = 4;
 /// Columns a markdown table may have at sidebar width.
 const MAX_TABLE_COLUMNS: usize = 4;
 
-/// The `as_of` of `tests/scenarios.rs` rows (its `BASE`).
+/// The `as_of` of `tests/it/scenarios.rs` rows (its `BASE`).
 const SCENARIO_AS_OF: Date = time::macros::date!(2026 - 01 - 01);
 
 /// Internal codes that are also plain clinical English compounds (a clinician reads "bipolar-spectrum

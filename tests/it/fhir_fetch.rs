@@ -860,7 +860,7 @@ async fn fetching_is_logged_without_the_token() {
 
 // ---------------------------------------------------------------------------------------------
 // Measurement (run by hand, release build):
-//   cargo test --release --test fhir_fetch measure_added_latency -- --ignored --nocapture
+//   cargo test --release --test it fhir_fetch::measure_added_latency -- --ignored --nocapture
 
 /// Added latency of a patient-view call without prefetch (the service fetches everything from
 /// sekmet-fhir on 127.0.0.1) against the same call with full prefetch, default fetch settings.

@@ -1,5 +1,5 @@
 //! `openapi/openapi.json` must equal what the code generates. Regenerate after an API change:
-//! `UPDATE_OPENAPI=1 cargo test --test openapi_sync` (or `cargo run -- print-openapi > openapi/openapi.json`).
+//! `UPDATE_OPENAPI=1 cargo test --test it openapi_sync::` (or `cargo run -- print-openapi > openapi/openapi.json`).
 
 #[test]
 fn openapi_file_is_in_sync() {
@@ -11,11 +11,11 @@ fn openapi_file_is_in_sync() {
         return;
     }
     let on_disk = std::fs::read_to_string(path).expect(
-        "openapi/openapi.json is missing; run UPDATE_OPENAPI=1 cargo test --test openapi_sync",
+        "openapi/openapi.json is missing; run UPDATE_OPENAPI=1 cargo test --test it openapi_sync::",
     );
     assert!(
         on_disk.trim_end() == generated.trim_end(),
-        "openapi/openapi.json is stale; regenerate with: UPDATE_OPENAPI=1 cargo test --test openapi_sync"
+        "openapi/openapi.json is stale; regenerate with: UPDATE_OPENAPI=1 cargo test --test it openapi_sync::"
     );
 }
 

@@ -731,7 +731,7 @@ async fn draft_order_scenarios() {
 
 #[tokio::test]
 async fn sample_order_sign_maoi_response() {
-    // Prints the sample response (`cargo test --test order_hooks sample -- --nocapture`).
+    // Prints the sample response (`cargo test --test it order_hooks::sample -- --nocapture`).
     let app = spawn_app(&[]).await;
     let (_, status, v) = post_scenario(&app, "maoi-after-fluoxetine-20-days").await;
     assert_eq!(status, 200);

@@ -1,5 +1,5 @@
 //! The persistence guarantees (docs/persistence.md), proved black-box: real HTTP, a real PostgreSQL
-//! database per test (`tests/common/pg.rs`), and — where a crash or a signal matters — the real
+//! database per test (`tests/it/common/pg.rs`), and — where a crash or a signal matters — the real
 //! binary as a child process.
 //!
 //! - acknowledged feedback survives `kill -9`; a restart re-applies no migration;
@@ -267,7 +267,7 @@ impl Service {
             .env("RUST_LOG", "info,actix_server=warn")
             .envs(extra.iter().copied())
             .env("NO_COLOR", "1")
-            // These tests are about persistence, not client trust (tests/auth.rs covers that).
+            // These tests are about persistence, not client trust (tests/it/auth.rs covers that).
             .env("TRD_CDS_AUTH", "off")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -550,7 +550,7 @@ async fn a_full_audit_queue_answers_503_and_every_200_has_its_audit_row() {
     };
     // The opt-in asynchronous mode: calls are answered once their row is queued, so a blocked
     // writer shows up as a full queue. (Sync mode, the default, answers no call while its commit
-    // is blocked: tests/audit_durability.rs.)
+    // is blocked: tests/it/audit_durability.rs.)
     let app = spawn_app(&[
         ("DATABASE_URL", db.url()),
         ("TRD_CDS_AUDIT_MODE", "async"),

@@ -1,5 +1,5 @@
 //! The store's behaviour, run twice: against the in-memory store (`memory::*`) and against a fresh
-//! PostgreSQL database per test (`postgres::*`, see `tests/common/pg.rs`). Same cases, same
+//! PostgreSQL database per test (`postgres::*`, see `tests/it/common/pg.rs`). Same cases, same
 //! expectations: that is what "the memory store behaves like PostgreSQL" means.
 
 use crate::common::pg;

@@ -4,7 +4,7 @@
 //! two doors (the assessment API's `image/svg+xml`, the CLI's `--timeline`).
 //!
 //! Golden files: `tests/fixtures/timeline/<name>.svg`. After an intended change of the picture,
-//! regenerate them with `TRD_CDS_BLESS=1 cargo test --test timeline`, look at them, commit.
+//! regenerate them with `TRD_CDS_BLESS=1 cargo test --test it timeline::`, look at them, commit.
 
 use crate::common;
 
@@ -107,7 +107,7 @@ fn golden_timelines_of_the_named_scenarios() {
     }
     assert!(
         stale.is_empty(),
-        "{}\nIf the change is intended: TRD_CDS_BLESS=1 cargo test --test timeline, look at the files, commit.",
+        "{}\nIf the change is intended: TRD_CDS_BLESS=1 cargo test --test it timeline::, look at the files, commit.",
         stale.join("\n")
     );
 }

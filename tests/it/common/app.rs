@@ -22,7 +22,7 @@ pub async fn spawn_app(env: &[(&str, &str)]) -> TestApp {
         .or_insert_with(|| "127.0.0.1:0".into());
     m.entry("TRD_CDS_WORKERS".into())
         .or_insert_with(|| "1".into());
-    // Client JWTs are checked only by the tests that ask for it (tests/auth.rs: `TRD_CDS_AUTH=on`).
+    // Client JWTs are checked only by the tests that ask for it (tests/it/auth.rs: `TRD_CDS_AUTH=on`).
     m.entry("TRD_CDS_AUTH".into())
         .or_insert_with(|| "off".into());
     let config = Config::from_lookup(|k| m.get(k).cloned()).expect("test config");

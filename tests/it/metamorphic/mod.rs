@@ -17,7 +17,7 @@
 //! patient-view handler does) with a fixed `as_of` (2026-01-01).
 //!
 //! **Cases.** 200 per property by default (a few seconds each in the dev profile). For long runs
-//! set `TRD_CDS_PROPTEST_CASES`, e.g. `TRD_CDS_PROPTEST_CASES=50000 cargo test --test metamorphic
+//! set `TRD_CDS_PROPTEST_CASES`, e.g. `TRD_CDS_PROPTEST_CASES=50000 cargo test --test it metamorphic::
 //! -- --nocapture`; `TRD_CDS_PROPTEST_SEED=<u64>` changes the (otherwise fixed) seed so another run
 //! explores other histories.
 //!
