@@ -64,10 +64,11 @@ fn agent_dose(agent: &Ingredient) -> String {
         .map_or_else(String::new, |d| format!(" {} mg once daily", fmt_mg(d)))
 }
 
+/// Never "before calling it a failure": the current trial may already count as failed (§5) while
+/// §9 still suggests optimising it, and the card must not say both.
 fn optimise_sentence(a: &Assessment, kb: &KnowledgeBase) -> String {
     let Some(t) = running_trial(a) else {
-        return "Raise the current antidepressant to an optimised dose before calling it a failure."
-            .into();
+        return "Raise the current antidepressant to its optimised dose.".into();
     };
     let name = super::detail::md_escape(&drug_name(kb, &t.ingredient).to_lowercase());
     let now = t.dose_history.last().and_then(|d| d.daily_dose_mg);
@@ -76,11 +77,11 @@ fn optimise_sentence(a: &Assessment, kb: &KnowledgeBase) -> String {
         .and_then(|i| i.optimised_mg_day);
     match (now, target) {
         (Some(now), Some(target)) => format!(
-            "Raise {name} from {} to {} mg/day before calling it a failure.",
+            "Raise {name} from {} to {} mg/day, its optimised dose.",
             fmt_mg(now),
             fmt_mg(target)
         ),
-        _ => format!("Raise {name} to an optimised dose before calling it a failure."),
+        _ => format!("Raise {name} to its optimised dose."),
     }
 }
 

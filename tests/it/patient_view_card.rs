@@ -92,6 +92,14 @@ async fn trd_card_is_built_for_a_sidebar() {
         .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
         .count();
     assert!((2..=4).contains(&steps), "{detail}");
+    // The current trial (venlafaxine, no response below its optimised dose) is counted as failed
+    // and its dose may still be raised: the card must not also say it is not yet a failure.
+    assert!(detail.contains("3 failed adequate"), "{detail}");
+    assert!(
+        detail.contains("Raise venlafaxine from 150 to 225 mg/day"),
+        "{detail}"
+    );
+    assert!(!detail.contains("before calling it a failure"), "{detail}");
 }
 
 #[tokio::test]
