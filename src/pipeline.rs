@@ -1,11 +1,11 @@
-//! One engine, three doors: the hook endpoints, the assessment API and the command line all go
+//! One engine, four doors: the hook endpoints, the assessment API, the command line and the SMART app all go
 //! through [`assess`] (FHIR JSON → record → assessment).
 
 use time::Date;
 
 use crate::clinical::{self, Assessment, SiteConfig};
 use crate::fhir::reader::{self, Document, ReadError};
-use crate::fhir::record::PatientRecord;
+use crate::fhir::record::{DataIssue, PatientRecord};
 use crate::knowledge::KnowledgeBase;
 
 /// Read FHIR JSON documents (Bundles or resources) and assess the patient as of `as_of`.
@@ -48,4 +48,25 @@ pub fn assess_from(
     }
     let assessment = clinical::assess(&record, kb, site, as_of);
     Ok((record, assessment))
+}
+
+/// One patient's gathered documents (a hook call's prefetch and fetches, or the SMART app's
+/// fetch) assessed as [`assess_from`] does, with the gathering's `notes` joining the data issues.
+/// `Ok(None)` when the documents hold resources of another patient than `patient`: wrong-patient
+/// data must never produce advice, and each door refuses it in its own words.
+pub fn assess_for_patient(
+    docs: &[Document<'_>],
+    patient: &str,
+    fhir_server: Option<&str>,
+    notes: &[DataIssue],
+    kb: &KnowledgeBase,
+    site: &SiteConfig,
+    as_of: Date,
+) -> Result<Option<(PatientRecord, Assessment)>, ReadError> {
+    let (record, mut assessment) = assess_from(docs, Some(patient), fhir_server, kb, site, as_of)?;
+    if record.subjects.iter().any(|s| s != patient) {
+        return Ok(None);
+    }
+    assessment.data_issues.extend(notes.iter().cloned());
+    Ok(Some((record, assessment)))
 }

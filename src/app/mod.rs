@@ -462,23 +462,19 @@ async fn render_view(
     let patient = format!("Patient/{}", session.patient);
     let as_of = OffsetDateTime::now_utc().date();
     let computed = catch_unwind(AssertUnwindSafe(|| {
-        let (record, mut assessment) = pipeline::assess_from(
+        pipeline::assess_for_patient(
             &docs,
-            Some(&patient),
+            &patient,
             Some(&session.iss),
+            &gathered.notes,
             &state.kb,
             &state.site,
             as_of,
-        )?;
-        assessment
-            .data_issues
-            .extend(gathered.notes.iter().cloned());
-        let wrong_patient = record.subjects.iter().any(|s| s != &patient);
-        Ok::<_, crate::fhir::reader::ReadError>((wrong_patient, assessment))
+        )
     }));
     let assessment = match computed {
-        Ok(Ok((false, a))) => a,
-        Ok(Ok((true, _))) => {
+        Ok(Ok(Some((_, a)))) => a,
+        Ok(Ok(None)) => {
             return Err(page_error(
                 StatusCode::BAD_GATEWAY,
                 "The EHR's answer cannot be used",

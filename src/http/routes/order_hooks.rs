@@ -53,24 +53,22 @@ pub async fn order_hook(
     };
     // The engine is pure and tested not to panic; this guard turns a bug into a 500.
     let computed = catch_unwind(AssertUnwindSafe(|| -> Result<_, ApiError> {
-        let (record, mut assessment) = pipeline::assess_from(
+        let Some((record, assessment)) = pipeline::assess_for_patient(
             &docs,
-            Some(&patient),
+            &patient,
             req.fhir_server.as_deref(),
+            &gathered.notes,
             &state.kb,
             &state.site,
             as_of,
         )
-        .map_err(|e| bad(format!("prefetch.{}", e.field), format!("prefetch: {e}")))?;
-        assessment
-            .data_issues
-            .extend(gathered.notes.iter().cloned());
-        if record.subjects.iter().any(|s| s != &patient) {
+        .map_err(|e| bad(format!("prefetch.{}", e.field), format!("prefetch: {e}")))?
+        else {
             return Err(bad(
                 "prefetch",
                 "prefetch: holds resources of a patient other than context.patientId; refusing to assess",
             ));
-        }
+        };
         let drafts = reader::read_draft_orders(ctx.draft_orders.get(), &state.kb)
             .map_err(|e| bad("context.draftOrders", format!("context.draftOrders: {e}")))?;
         if drafts

@@ -147,26 +147,23 @@ async fn patient_view(
     // The engine is pure and tested not to panic; this guard turns a bug into a 500 with an
     // OperationOutcome instead of a dropped connection.
     let computed = catch_unwind(AssertUnwindSafe(|| {
-        let (record, mut assessment) = pipeline::assess_from(
+        let Some((record, assessment)) = pipeline::assess_for_patient(
             &docs,
-            Some(&patient),
+            &patient,
             req.fhir_server.as_deref(),
+            &gathered.notes,
             &state.kb,
             &state.site,
             as_of,
-        )?;
-        assessment
-            .data_issues
-            .extend(gathered.notes.iter().cloned());
-        // Wrong-patient data must never produce advice.
-        if record.subjects.iter().any(|s| s != &patient) {
+        )?
+        else {
             return Ok(Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid",
                 "prefetch: holds resources of a patient other than context.patientId; refusing to assess",
             )
             .at("prefetch")));
-        }
+        };
         let cards = cards::patient_view(
             &assessment,
             &record,
