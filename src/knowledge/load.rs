@@ -194,8 +194,6 @@ struct CodesFile {
     procedure: Vec<KindRow<ProcedureKind>>,
     #[serde(default)]
     answer: Vec<AnswerRow>,
-    #[serde(default)]
-    referral: Vec<ReferralRow>,
     adverse_reason: AdverseRow,
 }
 
@@ -230,20 +228,6 @@ struct AnswerRow {
     system: String,
     code: String,
     score: i64,
-}
-
-/// The code a draft referral for a kind of treatment carries (a SNOMED CT referral procedure,
-/// never one of the kind's session codes).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReferralRow {
-    kind: ProcedureKind,
-    system: String,
-    code: String,
-    display: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    source: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,8 +291,6 @@ pub(crate) struct Index {
     pub(crate) adverse_codes: CodeTable<()>,
     /// Lower-case fragments.
     pub(crate) adverse_fragments: Vec<String>,
-    /// The referral code of each kind of treatment (`[[referral]]` in `codes.toml`).
-    pub(crate) referral_codes: HashMap<ProcedureKind, ReferralCode>,
     pub(crate) rxnorm_release: String,
     pub(crate) review_status: String,
 }
@@ -346,6 +328,7 @@ pub(crate) fn build(src: &KnowledgeSources<'_>) -> Result<KnowledgeBase, KbError
     load_procedures(src.procedures, &mut idx)?;
     load_products(src.products, &mut idx)?;
     let cards = super::cards::load(src.cards)?;
+    referrals_are_not_sessions(&cards, &idx)?;
 
     Ok(KnowledgeBase {
         version: manifest.version.trim().to_string(),
@@ -354,6 +337,28 @@ pub(crate) fn build(src: &KnowledgeSources<'_>) -> Result<KnowledgeBase, KbError
         cards,
         idx,
     })
+}
+
+/// A referral is not a session: a draft referral's code (`cards.toml`) must never be a procedure
+/// code of `codes.toml` / `procedures.json`, or the referral, once performed and recorded, would
+/// count as a treatment session.
+fn referrals_are_not_sessions(
+    cards: &super::cards::CardKnowledge,
+    idx: &Index,
+) -> Result<(), KbError> {
+    for r in &cards.referrals {
+        let sys = system(CARDS, "referral", &r.system)?;
+        if idx.procedures.get_sys(sys, r.code.trim()).is_some() {
+            return Err(err(
+                CARDS,
+                format!(
+                    "referral {}: also a procedure code (a referral is never a session)",
+                    r.code
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn positive(file: &str, row: &str, field: &str, v: Option<f64>) -> Result<(), KbError> {
@@ -746,34 +751,6 @@ fn load_codes(text: &str, idx: &mut Index) -> Result<(), KbError> {
             ));
         }
     }
-    for (n, row) in file.referral.iter().enumerate() {
-        let label = format!("referral row {}", n + 1);
-        let sys = system(CODES, &label, &row.system)?;
-        let (code, display) = (row.code.trim(), row.display.trim());
-        if code.is_empty() || display.is_empty() {
-            return Err(err(CODES, format!("{label}: empty code or display")));
-        }
-        // A referral is not a session: its code must never make a Procedure count as one.
-        if idx.procedures.get_sys(sys, code).is_some() {
-            return Err(err(
-                CODES,
-                format!("{label}: {code} is also a procedure code"),
-            ));
-        }
-        let referral = ReferralCode {
-            code: Code {
-                system: row.system.trim().to_string(),
-                code: code.to_string(),
-            },
-            display: display.to_string(),
-        };
-        if idx.referral_codes.insert(row.kind, referral).is_some() {
-            return Err(err(
-                CODES,
-                format!("{label}: a second referral code for one kind"),
-            ));
-        }
-    }
     let ar = &file.adverse_reason;
     let sys = system(CODES, "adverse_reason", &ar.system)?;
     for c in &ar.codes {
@@ -817,16 +794,6 @@ fn load_procedures(text: &str, idx: &mut Index) -> Result<(), KbError> {
         let code = row.code.trim();
         if code.is_empty() {
             return Err(err(PROCEDURES, format!("{label}: empty code")));
-        }
-        if idx
-            .referral_codes
-            .values()
-            .any(|r| Sys::parse(&r.code.system) == Some(sys) && r.code.code == code)
-        {
-            return Err(err(
-                PROCEDURES,
-                format!("{label}: a referral code (codes.toml) is never a session"),
-            ));
         }
         if idx.procedures.insert(sys, code, row.kind).is_some() {
             return Err(err(

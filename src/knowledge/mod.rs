@@ -182,11 +182,6 @@ impl KnowledgeBase {
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
-    /// The code a draft referral for `kind` carries (psychotherapy: SNOMED CT 81294000 "Patient
-    /// referral for psychotherapy"), if the knowledge base has one. Never a session code.
-    pub fn referral_code(&self, kind: ProcedureKind) -> Option<&ReferralCode> {
-        self.idx.referral_codes.get(&kind)
-    }
     /// Is this SNOMED/text statusReason an adverse-effect reason (§5 rule 1)? A code matches when its system
     /// is SNOMED CT (or absent); text matches when it contains a fragment ("adverse", "side effect",
     /// "intoler", ...) case-insensitively.

@@ -313,14 +313,6 @@ pub struct Code {
     pub code: String,
 }
 
-/// The code and display a draft referral for a kind of treatment carries (`[[referral]]` in
-/// `knowledge/codes.toml`, with its source).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReferralCode {
-    pub code: Code,
-    pub display: String,
-}
-
 /// A set of condition categories (small; at most a few per code).
 pub type Categories = BTreeSet<ConditionCategory>;
 

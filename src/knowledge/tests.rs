@@ -670,34 +670,34 @@ fn psychotherapy_codes_from_value_set_and_hand_rows() {
         assert_eq!(kb.procedure_kind(CPT, code), None, "{code}");
     }
     assert_eq!(kb.procedure_codes(ProcedureKind::Psychotherapy).len(), 24);
-    // The referral code is a referral, never a session.
+    // The referral code (cards.toml, its one home) is a referral, never a session.
     let referral = kb
-        .referral_code(ProcedureKind::Psychotherapy)
+        .cards()
+        .referral(cards::ReferralService::PsychologicalTherapy)
         .expect("psychotherapy referral code");
     assert_eq!(
-        (referral.code.system.as_str(), referral.code.code.as_str()),
+        (referral.system.as_str(), referral.code.as_str()),
         (SNOMED, "81294000")
     );
     assert_eq!(kb.procedure_kind(SNOMED, "81294000"), None);
-    assert_eq!(kb.referral_code(ProcedureKind::Ect), None);
 }
 
 #[test]
 fn rejects_a_referral_code_that_is_also_a_session() {
-    let codes = KnowledgeSources::embedded()
-        .codes
-        .replace("code = \"81294000\"", "code = \"90870\"")
-        .replace(
-            "system = \"http://snomed.info/sct\"\ncode = \"90870\"",
-            "system = \"http://www.ama-assn.org/go/cpt\"\ncode = \"90870\"",
-        );
-    let e = load_with(|s| s.codes = &codes).unwrap_err();
-    assert_has(&e.0, &["codes.toml", "referral row 1", "90870"]);
+    // In cards.toml: the psychotherapy referral carrying the CPT code of an ECT session.
+    let cards = KnowledgeSources::embedded().cards.replace(
+        "system = \"http://snomed.info/sct\"\ncode = \"81294000\"",
+        "system = \"http://www.ama-assn.org/go/cpt\"\ncode = \"90870\"",
+    );
+    assert!(cards.contains("90870"), "the probe edits the referral row");
+    let e = load_with(|s| s.cards = &cards).unwrap_err();
+    assert_has(&e.0, &["cards.toml", "90870", "never a session"]);
+    // A value-set update that adds the referral code as a session code.
     let e = load_with(|s| {
         s.procedures = r#"{"codes": [{"system": "http://snomed.info/sct", "code": "81294000", "kind": "psychotherapy"}]}"#;
     })
     .unwrap_err();
-    assert_has(&e.0, &["procedures.json", "never a session"]);
+    assert_has(&e.0, &["cards.toml", "81294000", "never a session"]);
 }
 
 #[test]
