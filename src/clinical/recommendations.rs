@@ -518,20 +518,7 @@ mod tests {
 
     #[test]
     fn verify_treatment_history() {
-        let mut r = rec();
-        r.mdd("2024-01-01", "F332");
-        r.ms(
-            "sertraline",
-            d("2024-02-01"),
-            Some(dp("2024-02-01", 70)),
-            Some(100.0),
-        );
-        r.ms(
-            "venlafaxine",
-            d("2024-06-01"),
-            Some(dp("2024-06-01", 70)),
-            None,
-        );
+        let r = possible_patient();
         let a = r.assess("2025-01-01");
         assert_eq!(a.status, Status::Possible);
         assert_eq!(
@@ -601,20 +588,7 @@ mod tests {
         assert!(!rec_codes(&a).contains(&R::AddPsychotherapy));
         assert_eq!(rec_codes(&a)[0], R::AugmentAntipsychotic);
         // Possible: after verify-treatment-history.
-        let mut r = rec();
-        r.mdd("2024-01-01", "F332");
-        r.ms(
-            "sertraline",
-            d("2024-02-01"),
-            Some(dp("2024-02-01", 70)),
-            Some(100.0),
-        );
-        r.ms(
-            "venlafaxine",
-            d("2024-06-01"),
-            Some(dp("2024-06-01", 70)),
-            None,
-        );
+        let r = possible_patient();
         let a = r.assess("2025-01-01");
         assert_eq!(a.status, Status::Possible);
         assert_eq!(

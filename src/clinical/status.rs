@@ -85,20 +85,7 @@ mod tests {
 
     #[test]
     fn possible_with_an_indeterminate_trial() {
-        let mut r = rec();
-        r.mdd("2024-01-01", "F332");
-        r.ms(
-            "sertraline",
-            d("2024-02-01"),
-            Some(dp("2024-02-01", 70)),
-            Some(100.0),
-        );
-        r.ms(
-            "venlafaxine",
-            d("2024-06-01"),
-            Some(dp("2024-06-01", 70)),
-            None,
-        );
+        let r = possible_patient();
         let a = r.assess("2025-01-01");
         assert_eq!(a.failed_adequate_trials, 1);
         assert_eq!(a.status, Status::Possible);

@@ -190,6 +190,26 @@ pub fn met_patient() -> Rec {
     r
 }
 
+/// Two trials in an MDD episode: sertraline failed (measured, adequate), venlafaxine at an
+/// unknown dose (indeterminate): status `possible`.
+pub fn possible_patient() -> Rec {
+    let mut r = rec();
+    r.mdd("2024-01-01", "F332");
+    r.ms(
+        "sertraline",
+        d("2024-02-01"),
+        Some(dp("2024-02-01", 70)),
+        Some(100.0),
+    );
+    r.ms(
+        "venlafaxine",
+        d("2024-06-01"),
+        Some(dp("2024-06-01", 70)),
+        None,
+    );
+    r
+}
+
 pub fn trial<'a>(a: &'a Assessment, ing: &str) -> &'a super::model::Trial {
     a.trials
         .iter()
