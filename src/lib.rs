@@ -13,6 +13,7 @@ pub mod http;
 pub mod knowledge;
 pub mod pipeline;
 pub mod store;
+pub mod telemetry;
 pub mod timeline;
 
 pub use http::openapi::openapi_json;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use trd_cds::config::Config;
 use trd_cds::http::Application;
 use trd_cds::knowledge::KnowledgeBase;
+use trd_cds::telemetry;
 use trd_cds::timeline::{self, TimelineOptions};
 
 const USAGE: &str = "\
@@ -44,20 +45,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    if json {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
-    }
-}
-
 fn serve() -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -66,7 +53,6 @@ fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.log_json);
     limit_malloc_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,7 +64,15 @@ fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    // Logs, and traces when OTEL_EXPORTER_OTLP_ENDPOINT asks for them (exported on this runtime).
+    let telemetry = match telemetry::init(config.log_json, runtime.handle().clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(async {
         let app = match Application::build(&config).await {
             Ok(a) => a,
             Err(e) => {
@@ -91,6 +85,7 @@ fn serve() -> ExitCode {
             addr = %config.addr,
             port = app.port(),
             store = if config.database_url.is_some() { "postgres" } else { "memory" },
+            traces = if telemetry.exporting() { "otlp" } else { "off" },
             "trd-cds listening; API docs at /swagger-ui/"
         );
         match app.run_until_stopped().await {
@@ -100,7 +95,10 @@ fn serve() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // The last spans (those of the drain) go out while the runtime still runs the exporter.
+    telemetry.shutdown();
+    code
 }
 
 fn assess(args: &[String]) -> ExitCode {
@@ -219,7 +217,8 @@ fn limit_malloc_arenas() {
         // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
         let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
         if ok != 1 {
-            tracing::warn!(arenas, "could not bound malloc arenas (mallopt failed)");
+            // Before the log subscriber exists (it comes after the runtime): straight to stderr.
+            eprintln!("warning: could not bound malloc arenas to {arenas} (mallopt failed)");
         }
     }
 }

@@ -54,6 +54,8 @@ pub fn assess_from(
 /// fetch) assessed as [`assess_from`] does, with the gathering's `notes` joining the data issues.
 /// `Ok(None)` when the documents hold resources of another patient than `patient`: wrong-patient
 /// data must never produce advice, and each door refuses it in its own words.
+/// Traced as the `assess` span (no fields: what it reads and finds is patient data).
+#[tracing::instrument(name = "assess", level = "info", skip_all)]
 pub fn assess_for_patient(
     docs: &[Document<'_>],
     patient: &str,

@@ -491,7 +491,8 @@ async fn render_view(
         Err(_) => return Err(internal_error()),
     };
     tracing::info!(outcome = "rendered", status = ?assessment.status, "SMART app page");
-    let body = page::assessment_page(&assessment, &state.kb, &timeline_svg(&assessment));
+    let body = tracing::info_span!("render")
+        .in_scope(|| page::assessment_page(&assessment, &state.kb, &timeline_svg(&assessment)));
     Ok(html(StatusCode::OK, body))
 }
 

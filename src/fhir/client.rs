@@ -331,7 +331,10 @@ impl FhirClient {
             v.set_sensitive(true);
             req = req.header(AUTHORIZATION, v);
         }
-        let mut resp = req.send().await.map_err(transport)?;
+        // The trace context of the `fhir.fetch` span (W3C traceparent; nothing when traces are off).
+        let mut trace = reqwest::header::HeaderMap::new();
+        crate::telemetry::propagate(&mut trace);
+        let mut resp = req.headers(trace).send().await.map_err(transport)?;
         let status = resp.status();
         if !status.is_success() {
             let code = status.as_u16();

@@ -30,7 +30,8 @@ fn status_code(s: Status) -> String {
 }
 
 /// Record the audit row of a call (committed, in sync mode). `Err` (503) when the queue cannot take
-/// it in time or, in sync mode, its commit failed.
+/// it in time or, in sync mode, its commit failed. Traced as the `audit` span.
+#[tracing::instrument(name = "audit", level = "info", skip_all, fields(cds.response.status = outcome_code))]
 pub async fn record_call(
     state: &AppState,
     call: &CallAudit<'_>,
@@ -86,6 +87,7 @@ pub async fn record_call(
                 "the audit record of this call could not be stored (database error); retry shortly"
             }
         };
+        crate::telemetry::mark_failed(&tracing::Span::current(), "audit row not stored");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", why)
     })
 }

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant as StdInstant};
 
 use actix_web::http::StatusCode;
 use futures_util::future::join_all;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::cds_hooks::discovery::ServiceDef;
 use crate::cds_hooks::prefetch::{PrefetchValue, Template, classify, render};
@@ -137,7 +139,9 @@ pub async fn gather_with<'a>(
     gather_reporting(fhir, client_allowed, service, req, tokens, &mut report).await
 }
 
-/// [`gather_with`], telling `report` what became of each key and each fetch.
+/// [`gather_with`], telling `report` what became of each key and each fetch. Traced as the
+/// `prefetch` span, with a `fhir.fetch` span per key fetched.
+#[tracing::instrument(name = "prefetch", level = "info", skip_all, fields(cds.prefetch.keys = service.prefetch.len()))]
 pub async fn gather_reporting<'a>(
     fhir: &FhirClient,
     client_allowed: Option<&[String]>,
@@ -247,7 +251,7 @@ pub async fn gather_reporting<'a>(
                             resources_done: *first_page,
                         },
                     };
-                    timed(fhir.fetch(&base, token, start, deadline))
+                    fetch_key(fhir, &base, token, start, deadline, t.key)
                 }))
                 .await;
             let results: Vec<Fetched> = timed_results
@@ -338,6 +342,33 @@ pub async fn gather_reporting<'a>(
         });
     }
     Ok(out)
+}
+
+/// One key's fetch (all its pages) and how long it took, in its own `fhir.fetch` span: the key
+/// name, request and page counts and the outcome, never the URL (it holds the patient id).
+async fn fetch_key(
+    fhir: &FhirClient,
+    base: &FhirBase,
+    token: Option<&str>,
+    start: Start,
+    deadline: tokio::time::Instant,
+    key: &'static str,
+) -> (Fetched, Duration) {
+    let span = tracing::info_span!("fhir.fetch", otel.kind = "client", cds.prefetch.key = key);
+    let (fetched, elapsed) = timed(fhir.fetch(base, token, start, deadline))
+        .instrument(span.clone())
+        .await;
+    span.set_attribute("fhir.requests", fetched.requests as i64);
+    span.set_attribute("fhir.pages", fetched.pages.len() as i64);
+    let outcome = fetched
+        .stop
+        .as_ref()
+        .map_or("complete", |s| s.kind.as_str());
+    span.set_attribute("fhir.outcome", outcome);
+    if fetched.stop.is_some() {
+        crate::telemetry::mark_failed(&span, "FHIR fetch stopped early");
+    }
+    (fetched, elapsed)
 }
 
 /// `fut`'s output and how long it took.

@@ -27,3 +27,4 @@ mod shutdown;
 mod smart_app;
 mod store;
 mod timeline;
+mod traces;

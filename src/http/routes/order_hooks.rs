@@ -80,18 +80,21 @@ pub async fn order_hook(
                 "context.draftOrders: a draft medication order is for a patient other than context.patientId; refusing to assess",
             ));
         }
-        let findings =
-            clinical::orders::evaluate(&record, &assessment, &drafts, &state.kb, as_of, scope);
-        let cards = cards::orders::order_cards(
-            &assessment,
-            &findings,
-            &drafts,
-            &state.kb,
-            &CardContext {
-                base_url: Some(base_url),
-                app_link: state.app_link.as_ref(),
-            },
-        );
+        let findings = tracing::info_span!("orders.evaluate").in_scope(|| {
+            clinical::orders::evaluate(&record, &assessment, &drafts, &state.kb, as_of, scope)
+        });
+        let cards = tracing::info_span!("render").in_scope(|| {
+            cards::orders::order_cards(
+                &assessment,
+                &findings,
+                &drafts,
+                &state.kb,
+                &CardContext {
+                    base_url: Some(base_url),
+                    app_link: state.app_link.as_ref(),
+                },
+            )
+        });
         Ok((assessment.status, cards))
     }));
     let (status, cards) = match computed {

@@ -5,6 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::cards::{self, CardContext};
 use crate::cds_hooks::card::CdsResponse;
@@ -19,6 +21,7 @@ use crate::http::limits::JsonBody;
 use crate::http::prefetch::gather;
 use crate::http::routes::{order_hooks, require_json};
 use crate::pipeline;
+use crate::telemetry;
 
 /// Call a CDS Service.
 ///
@@ -52,7 +55,21 @@ pub async fn call_service(
     let started = std::time::Instant::now();
     // Unknown ids are not counted: the label would be the caller's raw input.
     let service = super::service_or_404(&id)?;
-    let answered = answer_call(&state, service, &http, &body, started).await;
+    // The call's span in a trace: the service and hook (fixed names), never the patient or data.
+    let span = tracing::info_span!("hook", cds.service = service.id, cds.hook = service.hook);
+    let answered = answer_call(&state, service, &http, &body, started)
+        .instrument(span.clone())
+        .await;
+    match &answered {
+        Ok(cards) => span.set_attribute("cds.cards", cards.len() as i64),
+        Err(e) => {
+            span.set_attribute("cds.response.status", i64::from(e.status.as_u16()));
+            if e.status.is_server_error() {
+                telemetry::mark_failed(&span, "hook call failed");
+            }
+        }
+    }
+    drop(span);
     state.metrics.observe_hook(service.id, answered.as_deref());
     let cards = answered?;
     Ok(HttpResponse::Ok().json(CdsResponse {
@@ -164,15 +181,17 @@ async fn patient_view(
             )
             .at("prefetch")));
         };
-        let cards = cards::patient_view(
-            &assessment,
-            &record,
-            &state.kb,
-            &CardContext {
-                base_url: Some(base_url),
-                app_link: state.app_link.as_ref(),
-            },
-        );
+        let cards = tracing::info_span!("render").in_scope(|| {
+            cards::patient_view(
+                &assessment,
+                &record,
+                &state.kb,
+                &CardContext {
+                    base_url: Some(base_url),
+                    app_link: state.app_link.as_ref(),
+                },
+            )
+        });
         Ok::<_, reader::ReadError>(Ok((assessment.status, cards)))
     }));
     let (status, cards) = match computed {

@@ -131,6 +131,8 @@ pub struct Seen {
     /// Path and query, e.g. `/fhir/Condition?patient=p1&_count=100`.
     pub target: String,
     pub authorization: Option<String>,
+    /// The W3C trace context the service sent along (traces on).
+    pub traceparent: Option<String>,
 }
 
 struct StubState {
@@ -202,9 +204,15 @@ async fn handle(req: HttpRequest, state: web::Data<StubState>) -> HttpResponse {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let traceparent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     state.seen.lock().unwrap().push(Seen {
         target: target.clone(),
         authorization,
+        traceparent,
     });
     let b = &state.behaviour;
     if !b.delay.is_zero() {

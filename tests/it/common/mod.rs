@@ -5,4 +5,5 @@ pub mod fhir_server;
 pub mod jwt;
 pub mod logs;
 pub mod pg;
+pub mod process;
 pub mod raw;
