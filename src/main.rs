@@ -85,7 +85,7 @@ fn serve() -> ExitCode {
             addr = %config.addr,
             port = app.port(),
             store = if config.database_url.is_some() { "postgres" } else { "memory" },
-            traces = if telemetry.exporting() { "otlp" } else { "off" },
+            traces = if telemetry::exporting() { "otlp" } else { "off" },
             "trd-cds listening; API docs at /swagger-ui/"
         );
         match app.run_until_stopped().await {

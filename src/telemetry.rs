@@ -100,17 +100,20 @@ pub fn trace_export(get: impl Fn(&str) -> Option<String>) -> Result<TraceExport,
     Ok(TraceExport::Otlp { timeout })
 }
 
+/// Set once [`init`] has installed the span exporter.
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process exports spans (span fields only a trace backend reads are then added).
+pub fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The installed subscriber; [`Telemetry::shutdown`] flushes the spans still batched.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }
 
 impl Telemetry {
-    /// Whether spans are being exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Export what is still batched (bounded wait). Call while the runtime is still alive: the
     /// exporter's requests run on it.
     pub fn shutdown(self) {
@@ -155,6 +158,7 @@ pub fn init(log_json: bool, runtime: tokio::runtime::Handle) -> Result<Telemetry
         .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     if provider.is_some() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(Telemetry { provider })
 }

@@ -35,15 +35,20 @@ pub async fn request_span(
     let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().clone();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %method,
-        // The trace's span name: the route pattern is known only after routing, when the span
-        // has already started (OpenTelemetry HTTP conventions: then the method alone).
-        otel.name = %method,
-        otel.kind = "server",
-    );
+    let span = if telemetry::exporting() {
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            method = %method,
+            // The trace's span name: the route pattern is known only after routing, when the span
+            // has already started (OpenTelemetry HTTP conventions: then the method alone).
+            otel.name = %method,
+            otel.kind = "server",
+        )
+    } else {
+        // Without traces the log lines need neither field.
+        tracing::info_span!("request", request_id = %id, method = %method)
+    };
     telemetry::continue_trace(&span, req.headers());
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
