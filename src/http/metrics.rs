@@ -393,7 +393,14 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
-/// `GET /metrics`: Prometheus text exposition (mounted only when `TRD_CDS_METRICS=open`).
+/// Prometheus metrics.
+///
+/// The text exposition format (series and labels: README "Metrics"); no patient data, no caller
+/// input in a label. Open like the probes (restrict who reaches the port); not served at all (404)
+/// when the service runs with `TRD_CDS_METRICS=off`.
+#[utoipa::path(get, path = "/metrics", tag = "Operations", responses(
+    (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String),
+))]
 pub async fn scrape(
     metrics: web::Data<Metrics>,
     state: web::Data<crate::http::AppState>,

@@ -51,6 +51,7 @@ integration testing and analytics.";
         routes::feedback::summary,
         routes::health::healthz,
         routes::health::readyz,
+        crate::http::metrics::scrape,
         routes::how_it_decides::how_it_decides,
     ),
     components(schemas(
@@ -67,7 +68,7 @@ integration testing and analytics.";
         (name = "CDS Hooks", description = "The CDS Hooks 2.0 endpoints an EHR calls"),
         (name = "Assessment", description = "The engine behind the cards, for integration and testing"),
         (name = "Analytics", description = "What clinicians did with the cards"),
-        (name = "Operations", description = "Liveness and readiness probes, and the page card sources link to"),
+        (name = "Operations", description = "Liveness and readiness probes, Prometheus metrics, and the page card sources link to"),
     )
 )]
 pub struct ApiDoc;
@@ -76,7 +77,7 @@ pub struct ApiDoc;
 const UNSUPPORTED_BODY: &str = "Content-Type is not JSON, or the body is compressed (any Content-Encoding but identity; the answer carries Accept-Encoding: identity)";
 
 /// Paths open without a client JWT (probes); every other operation requires one.
-const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/how-it-decides"];
+const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/how-it-decides", "/metrics"];
 
 /// Declares the CDS Hooks client JWT (bearer) on every protected operation, with the answers the
 /// middleware gives before a handler runs: 401 (any JWT failure, no detail), 413 and 431 (limits),

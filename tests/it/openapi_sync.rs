@@ -32,6 +32,7 @@ fn openapi_documents_every_endpoint_and_error_shape() {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/how-it-decides", "get"),
+        ("/metrics", "get"),
     ] {
         let op = &v["paths"][path][method];
         assert!(op.is_object(), "{method} {path} undocumented");
