@@ -19,7 +19,7 @@ use model::systems::{CPT, HCPCS, ICD10CM, LOINC, RXNORM, SNOMED};
 #[test]
 fn embedded_loads_with_version_and_params() {
     let kb = kb();
-    assert_eq!(kb.version(), "2026.1");
+    assert_eq!(kb.version(), "2026.2");
     assert_eq!(kb.rxnorm_release(), "2024-01");
     assert_eq!(kb.review_status(), "unreviewed");
     let p = kb.params();
@@ -891,7 +891,7 @@ fn rejects_missing_or_bad_doses() {
 fn rejects_empty_version() {
     let manifest = KnowledgeSources::embedded()
         .manifest
-        .replace("version = \"2026.1\"", "version = \" \"");
+        .replace("version = \"2026.2\"", "version = \" \"");
     let e = load_with(|s| s.manifest = &manifest).unwrap_err();
     assert_has(&e.0, &["manifest.toml", "empty version"]);
 }
