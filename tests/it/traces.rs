@@ -131,14 +131,19 @@ fn attr(span: &Span, key: &str) -> Option<String> {
         .and_then(|kv| text(&kv.value))
 }
 
-/// The README fixture with its `conditions` key left out, so the service fetches it from `fhir`.
-fn call_fetching_conditions(fhir: &str) -> Value {
+/// The README fixture's hook call.
+fn fixture() -> Value {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/patient-view-trd.json"
     ))
     .unwrap();
-    let mut call: Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The fixture with its `conditions` key left out, so the service fetches it from `fhir`.
+fn call_fetching_conditions(fhir: &str) -> Value {
+    let mut call = fixture();
     call["prefetch"]
         .as_object_mut()
         .unwrap()
@@ -147,14 +152,9 @@ fn call_fetching_conditions(fhir: &str) -> Value {
     call
 }
 
+/// The resources of the fixture's `conditions` key, which the stub FHIR server serves.
 fn conditions() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/patient-view-trd.json"
-    ))
-    .unwrap();
-    let call: Value = serde_json::from_str(&text).unwrap();
-    call["prefetch"]["conditions"]["entry"]
+    fixture()["prefetch"]["conditions"]["entry"]
         .as_array()
         .unwrap()
         .iter()
@@ -162,12 +162,19 @@ fn conditions() -> Vec<Value> {
         .collect()
 }
 
-/// The service with traces on (batches only at shutdown: the flush is part of what is tested).
-fn traced_service(receiver: &Receiver, fhir: &str, extra: &[(&str, &str)]) -> ServiceProcess {
+/// A receiver, a stub FHIR server serving the fixture's conditions, and the service with traces on
+/// (batches only at shutdown: the flush is part of what is tested) and `extra` settings, ready.
+async fn traced_service(extra: &[(&str, &str)]) -> (Receiver, Stub, ServiceProcess) {
+    let receiver = Receiver::start().await;
+    let fhir = Stub::start(StubBehaviour {
+        resources: conditions(),
+        ..StubBehaviour::default()
+    })
+    .await;
     let mut env = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
-        ("TRD_CDS_FHIR_ALLOWED_SERVERS", fhir),
+        ("TRD_CDS_FHIR_ALLOWED_SERVERS", fhir.base.as_str()),
         ("TRD_CDS_FHIR_ALLOW_HTTP", "true"),
         ("TRD_CDS_FHIR_ALLOW_ANONYMOUS", "true"),
         ("TRD_CDS_SHUTDOWN_DRAIN_MS", "0"),
@@ -175,7 +182,9 @@ fn traced_service(receiver: &Receiver, fhir: &str, extra: &[(&str, &str)]) -> Se
         ("RUST_LOG", "error"),
     ];
     env.extend_from_slice(extra);
-    ServiceProcess::spawn(&env)
+    let mut svc = ServiceProcess::spawn(&env);
+    svc.wait_ready().await;
+    (receiver, fhir, svc)
 }
 
 async fn hook_call(base: &str, call: &Value, traceparent: Option<&str>) -> Value {
@@ -192,14 +201,7 @@ async fn hook_call(base: &str, call: &Value, traceparent: Option<&str>) -> Value
 
 #[tokio::test]
 async fn a_hook_call_is_one_trace_joined_to_the_callers_and_carried_to_the_fhir_server() {
-    let receiver = Receiver::start().await;
-    let fhir = Stub::start(StubBehaviour {
-        resources: conditions(),
-        ..StubBehaviour::default()
-    })
-    .await;
-    let mut svc = traced_service(&receiver, &fhir.base, &[]);
-    svc.wait_ready().await;
+    let (receiver, fhir, mut svc) = traced_service(&[]).await;
     let answer = hook_call(
         &svc.base,
         &call_fetching_conditions(&fhir.base),
@@ -330,14 +332,7 @@ async fn a_hook_call_is_one_trace_joined_to_the_callers_and_carried_to_the_fhir_
 
 #[tokio::test]
 async fn otel_sdk_disabled_exports_nothing() {
-    let receiver = Receiver::start().await;
-    let fhir = Stub::start(StubBehaviour {
-        resources: conditions(),
-        ..StubBehaviour::default()
-    })
-    .await;
-    let mut svc = traced_service(&receiver, &fhir.base, &[("OTEL_SDK_DISABLED", "true")]);
-    svc.wait_ready().await;
+    let (receiver, fhir, mut svc) = traced_service(&[("OTEL_SDK_DISABLED", "true")]).await;
     hook_call(&svc.base, &call_fetching_conditions(&fhir.base), None).await;
     assert!(svc.terminate(Duration::from_secs(30)).await.success());
     assert!(receiver.got.lock().unwrap().is_empty());
