@@ -493,7 +493,9 @@ mod tests {
     fn card_ids_are_pinned_to_wire_names() {
         // Card ids join feedback across calls: they hash the contract's wire names (serde), never Rust
         // `Debug` output, so renaming an enum variant cannot silently change them. If this fails, an
-        // id changed: that breaks every stored feedback join, so it must be deliberate.
+        // id changed: that breaks every stored feedback join, so it must be deliberate. The
+        // knowledge-base version is part of the fingerprint (a card of another knowledge base is
+        // another card): the pin moved with 2026.1 -> 2026.2.
         let r = met_patient();
         let a = r.assess("2025-01-01");
         let cards = patient_view(&a, &r.r, kb(), &CardContext::default());
@@ -502,7 +504,7 @@ mod tests {
             .find(|c| c.kind == CardKind::Trd)
             .expect("TRD card");
         let v = serde_json::to_value(&trd.card).expect("card json");
-        assert_eq!(v["uuid"], "cf68aa69-56c6-5954-a6d8-537f17191742");
+        assert_eq!(v["uuid"], "8fa7cf60-a949-5189-999a-ee6116dc90dd");
     }
 
     /// Every recommendation code. The match makes adding a code a compile error here until it is
