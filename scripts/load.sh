@@ -9,6 +9,8 @@
 #   SOAK=300 bash scripts/load.sh        # plus a 5-minute run at 16 connections, RSS sampled every 30 s
 #   DATABASE_URL=postgres://... bash scripts/load.sh   # trd-cds audits to PostgreSQL (the deployed
 #                                        # shape) instead of its in-memory store; the database must exist
+#   TRACES=1 bash scripts/load.sh        # trd-cds exports its spans over OTLP/HTTP to a counting sink
+#                                        # (scripts/otlp_sink.py): the cost of traces on
 #
 # Bounded: every run has a fixed duration; servers are stopped on exit. Numbers are for one run on
 # a shared machine: compare ratios, not absolutes.
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-"1 2 4 16"}
 SOAK=${SOAK:-0}
+TRACES=${TRACES:-0}
 BODY=tests/fixtures/patient-view-60.json
 
 . scripts/lib.sh
@@ -62,11 +65,19 @@ run() { # pid port conns duration -> "req/s p50 p99 cpu_ms_per_req errors"
 }
 
 ours_port=$(free_port); ceil_port=$(free_port)
+if [ "$TRACES" = 1 ]; then
+  sink_port=$(free_port); sink_counts=$(mktemp)
+  python3 scripts/otlp_sink.py "$sink_port" "$sink_counts" &
+  sink=$!; pids+=("$sink")
+  for _ in $(seq 1 50); do curl -s -o /dev/null -X POST "http://127.0.0.1:$sink_port/v1/traces" && break; sleep 0.1; done
+  export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sink_port"
+fi
 ours=$(start trd-cds "$bin/trd-cds" "$ours_port")
+unset OTEL_EXPORTER_OTLP_ENDPOINT
 ceil=$(start ceiling "$bin/examples/ceiling" "$ceil_port")
 size=$(stat -c %s "$BODY")
 echo "body: $BODY ($size bytes); wrk -t2, ${DURATION}s per run; $(nproc) cores; $(date -u +%FT%TZ)"
-echo "trd-cds audit store: $([ -n "${DATABASE_URL:-}" ] && echo PostgreSQL || echo "in memory")"
+echo "trd-cds audit store: $([ -n "${DATABASE_URL:-}" ] && echo PostgreSQL || echo "in memory"); traces: $([ "$TRACES" = 1 ] && echo "exported (OTLP/HTTP to a local sink)" || echo off)"
 printf '%-6s | %-10s %-9s %-9s %-11s | %-10s %-9s %-9s %-11s | %-6s\n' conns "ours rps" "p50 ms" "p99 ms" "cpu ms/req" "ceil rps" "p50 ms" "p99 ms" "cpu ms/req" "ratio"
 for c in $CONNS; do
   read -r o_rps o_p50 o_p99 o_cpu o_err <<<"$(run "$ours" "$ours_port" "$c" "$DURATION")"
@@ -76,6 +87,11 @@ for c in $CONNS; do
   if [ "$o_err" != 0 ] || [ "$c_err" != 0 ]; then echo "  errors: ours $o_err, ceiling $c_err (non-2xx or socket)"; fi
 done
 echo "peak RSS: ours $(hwm_mb "$ours") MB, ceiling $(hwm_mb "$ceil") MB"
+if [ "$TRACES" = 1 ]; then
+  kill -TERM "$sink"; wait "$sink" 2>/dev/null || true
+  echo "trace export during the runs: $(cat "$sink_counts") (the sink's first request is this script's probe)"
+  rm -f "$sink_counts"
+fi
 
 if [ "$SOAK" -gt 0 ]; then
   echo "soak: ${SOAK}s at 16 connections; RSS every 30 s (MB):"

@@ -145,8 +145,15 @@ pub fn init(log_json: bool, runtime: tokio::runtime::Handle) -> Result<Telemetry
         TraceExport::Otlp { timeout } => Some(provider(timeout, runtime)?),
     };
     let spans = provider.as_ref().map(|p| {
+        // The span name says which step it is: source location, thread, target and busy/idle
+        // times would add about as many bytes again to every span for little (measured with
+        // `TRACES=1 bash scripts/load.sh`, README "Performance").
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("trd-cds"))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
             .with_filter(filter::filter_fn(|m| {
                 m.is_span() && m.target().starts_with("trd_cds")
             }))
