@@ -3,7 +3,8 @@
 //!
 //! Logs go to stdout (text or JSON), filtered by `RUST_LOG`. Traces are **off** unless
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; then the service's
-//! own spans — `request`, `hook`, `prefetch`, `fhir.fetch`, `assess`, `render`, `audit` — are
+//! own spans — `request`, `hook`, `prefetch`, `fhir.fetch` and its page requests, `assess`,
+//! `render`, `audit` — are
 //! exported in batches over OTLP/HTTP protobuf, configured by the standard `OTEL_*` variables
 //! (README "Traces"). An incoming W3C `traceparent` is continued, and the FHIR fetches carry it on.
 //!

@@ -311,7 +311,14 @@ impl FhirClient {
         }
     }
 
-    /// GET one page; returns its text, its `next` link and how many resources it holds.
+    /// GET one page; returns its text, its `next` link and how many resources it holds. Traced as
+    /// a client span of its own (method and status; never the URL, which holds the patient id).
+    #[tracing::instrument(
+        name = "fhir.request",
+        level = "info",
+        skip_all,
+        fields(otel.kind = "client", otel.name = "GET", http.request.method = "GET")
+    )]
     async fn get_page(
         &self,
         url: &Url,
@@ -331,11 +338,16 @@ impl FhirClient {
             v.set_sensitive(true);
             req = req.header(AUTHORIZATION, v);
         }
-        // The trace context of the `fhir.fetch` span (W3C traceparent; nothing when traces are off).
+        // The trace context of this request's span (W3C traceparent; nothing when traces are off).
         let mut trace = reqwest::header::HeaderMap::new();
         crate::telemetry::propagate(&mut trace);
         let mut resp = req.headers(trace).send().await.map_err(transport)?;
         let status = resp.status();
+        tracing_opentelemetry::OpenTelemetrySpanExt::set_attribute(
+            &tracing::Span::current(),
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        );
         if !status.is_success() {
             let code = status.as_u16();
             return Err(match status {

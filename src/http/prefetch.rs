@@ -354,7 +354,7 @@ async fn fetch_key(
     deadline: tokio::time::Instant,
     key: &'static str,
 ) -> (Fetched, Duration) {
-    let span = tracing::info_span!("fhir.fetch", otel.kind = "client", cds.prefetch.key = key);
+    let span = tracing::info_span!("fhir.fetch", cds.prefetch.key = key);
     let (fetched, elapsed) = timed(fhir.fetch(base, token, start, deadline))
         .instrument(span.clone())
         .await;

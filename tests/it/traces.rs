@@ -247,7 +247,7 @@ async fn a_hook_call_is_one_trace_joined_to_the_callers_and_carried_to_the_fhir_
     let id = |s: &Span| hex(&s.span_id);
     let parent = |s: &Span| hex(&s.parent_span_id);
 
-    // The tree: caller → request → hook → {prefetch → fhir.fetch, assess, render, audit}.
+    // The tree: caller → request → hook → {prefetch → fhir.fetch → GET, assess, render, audit}.
     let request = span("POST");
     assert_eq!(
         parent(request),
@@ -275,13 +275,24 @@ async fn a_hook_call_is_one_trace_joined_to_the_callers_and_carried_to_the_fhir_
     let fetch = span("fhir.fetch");
     assert_eq!(names("fhir.fetch"), 1, "one key was fetched");
     assert_eq!(parent(fetch), id(prefetch));
-    assert_eq!(fetch.kind, SpanKind::Client as i32);
+    assert_eq!(fetch.kind, SpanKind::Internal as i32);
     assert_eq!(
         attr(fetch, "cds.prefetch.key").as_deref(),
         Some("conditions")
     );
     assert_eq!(attr(fetch, "fhir.outcome").as_deref(), Some("complete"));
     assert_eq!(attr(fetch, "fhir.requests").as_deref(), Some("1"));
+    let request_to_fhir = span("GET");
+    assert_eq!(
+        parent(request_to_fhir),
+        id(fetch),
+        "each page request is a span of the fetch"
+    );
+    assert_eq!(request_to_fhir.kind, SpanKind::Client as i32);
+    assert_eq!(
+        attr(request_to_fhir, "http.response.status_code").as_deref(),
+        Some("200")
+    );
     for n in ["assess", "render", "audit"] {
         assert_eq!(parent(span(n)), id(hook), "{n} is a step of the hook call");
     }
@@ -298,7 +309,7 @@ async fn a_hook_call_is_one_trace_joined_to_the_callers_and_carried_to_the_fhir_
     assert_eq!(seen.len(), 1);
     assert_eq!(
         seen[0].traceparent.as_deref(),
-        Some(format!("00-{TRACE_ID}-{}-01", id(fetch)).as_str()),
+        Some(format!("00-{TRACE_ID}-{}-01", id(request_to_fhir)).as_str()),
         "the fetch carries the trace on"
     );
 
