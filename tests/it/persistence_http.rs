@@ -11,13 +11,11 @@
 use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::app::{TestApp, spawn_app};
 use common::pg::TestDb;
+use common::process::ServiceProcess;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -226,137 +224,31 @@ async fn lock_audit_table(db: &Client) {
         .unwrap();
 }
 
-/// The real binary as a child process, on its own port, with its log in a temp file.
-struct Service {
-    child: Child,
-    base: String,
-    log: PathBuf,
+/// The real binary as a child process (`common::process`) on this test's database, JWT checks off
+/// (these tests are about persistence; tests/it/auth.rs covers client trust).
+fn start_service(database_url: &str, extra: &[(&str, &str)]) -> ServiceProcess {
+    let mut env = vec![
+        ("DATABASE_URL", database_url),
+        ("TRD_CDS_DB_POOL_SIZE", "4"),
+        ("TRD_CDS_PATIENT_HASH_SECRET", SECRET),
+        ("RUST_LOG", "info,actix_server=warn"),
+    ];
+    env.extend_from_slice(extra);
+    ServiceProcess::spawn(&env)
 }
 
-impl Service {
-    fn start(database_url: &str) -> Service {
-        Service::start_with(database_url, &[])
-    }
-
-    /// [`Service::start`] with extra settings.
-    fn start_with(database_url: &str, extra: &[(&str, &str)]) -> Service {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::env::temp_dir().join(format!(
-            "trd-cds-persistence-{}.log",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let out = File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trd-cds"));
-        // Only the settings of this test, not the caller's.
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRD_CDS_") || k == "DATABASE_URL" {
-                cmd.env_remove(k);
-            }
-        }
-        let child = cmd
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("TRD_CDS_ADDR", format!("127.0.0.1:{port}"))
-            .env("TRD_CDS_WORKERS", "1")
-            .env("TRD_CDS_DB_POOL_SIZE", "4")
-            .env("TRD_CDS_PATIENT_HASH_SECRET", SECRET)
-            .env("RUST_LOG", "info,actix_server=warn")
-            .envs(extra.iter().copied())
-            .env("NO_COLOR", "1")
-            // These tests are about persistence, not client trust (tests/it/auth.rs covers that).
-            .env("TRD_CDS_AUTH", "off")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start the trd-cds binary");
-        Service {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits (≤ 15 s) for `/readyz` to answer 200 with the PostgreSQL store.
-    async fn wait_ready(&mut self, http: &reqwest::Client) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "trd-cds exited during start-up ({status}); log:\n{}",
-                    self.log_text()
-                );
-            }
-            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == 200
-            {
-                let v: Value = r.json().await.unwrap();
-                assert_eq!(v["store"], "postgres", "{v}");
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "not ready within 15 s; log:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// `kill -9`: no graceful shutdown, no drain, nothing flushed.
-    fn sigkill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().unwrap();
-    }
-
-    fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -TERM failed");
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "did not exit within {timeout:?}; log:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("trd-cds log kept at {}", self.log.display());
-        } else {
-            let _ = std::fs::remove_file(&self.log);
-        }
-    }
+/// Waits for `/readyz`, then checks the service runs on PostgreSQL, not the in-memory store.
+async fn wait_ready_on_postgres(svc: &mut ServiceProcess, http: &reqwest::Client) {
+    svc.wait_ready().await;
+    let v: Value = http
+        .get(format!("{}/readyz", svc.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["store"], "postgres", "{v}");
 }
 
 /// The first card of a 200 patient-view answer: `(card uuid, [suggestion uuids])`.
@@ -404,8 +296,8 @@ async fn acknowledged_feedback_survives_sigkill_and_restart_reapplies_no_migrati
         return;
     };
     let http = reqwest::Client::new();
-    let mut svc = Service::start(db.url());
-    svc.wait_ready(&http).await;
+    let mut svc = start_service(db.url(), &[]);
+    wait_ready_on_postgres(&mut svc, &http).await;
     let pg = sql(db.url()).await;
     let history = migration_history(&pg).await;
     assert_eq!(
@@ -490,8 +382,8 @@ async fn acknowledged_feedback_survives_sigkill_and_restart_reapplies_no_migrati
     );
 
     // Restart on the same database: nothing re-applied, everything still served.
-    let mut svc = Service::start(db.url());
-    svc.wait_ready(&http).await;
+    let mut svc = start_service(db.url(), &[]);
+    wait_ready_on_postgres(&mut svc, &http).await;
     assert_eq!(
         migration_history(&pg).await,
         history,
@@ -1020,9 +912,9 @@ async fn sigterm_drains_every_accepted_audit_row_before_exit() {
     };
     // Async mode (opt-in), so that rows can still be queued, unwritten, behind answered calls when
     // the signal arrives; in sync mode no call is answered before its row is committed.
-    let mut svc = Service::start_with(db.url(), &[("TRD_CDS_AUDIT_MODE", "async")]);
+    let mut svc = start_service(db.url(), &[("TRD_CDS_AUDIT_MODE", "async")]);
     let http = reqwest::Client::new();
-    svc.wait_ready(&http).await;
+    wait_ready_on_postgres(&mut svc, &http).await;
     let pg = sql(db.url()).await;
     // Hold the writer back so that the rows are still queued when the signal arrives.
     lock_audit_table(&pg).await;

@@ -83,12 +83,28 @@ impl ServiceProcess {
         }
     }
 
-    /// Sends SIGTERM and waits (≤ `within`) for the process to exit by itself.
-    pub async fn terminate(&mut self, within: Duration) -> ExitStatus {
+    /// Sends SIGTERM (graceful shutdown) without waiting.
+    pub fn sigterm(&self) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
         // SAFETY: sends a signal to the child this helper started and still owns.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    }
+
+    /// Sends SIGTERM and waits (≤ `within`) for the process to exit by itself.
+    pub async fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.sigterm();
         self.wait_exit(within).await
+    }
+
+    /// `kill -9`: no graceful shutdown, no drain, nothing flushed.
+    pub fn sigkill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("child status").is_none()
     }
 
     /// Waits (≤ `within`) for the process to exit (e.g. refusing its configuration).
@@ -110,8 +126,14 @@ impl ServiceProcess {
 
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
+        if self.running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("trd-cds log kept at {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
