@@ -16,81 +16,34 @@
 
 use crate::common::app;
 use crate::common::pg;
+use crate::common::process::ServiceProcess;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio_postgres::NoTls;
 
-/// The binary under test; `TRD_CDS_TEST_BIN` runs these checks against another build (e.g. an
-/// older release, to see it lose rows).
-fn bin() -> String {
-    std::env::var("TRD_CDS_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trd-cds").to_string())
-}
 const CONNECTIONS: usize = 16;
 
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-async fn start(db_url: &str, mode: &str) -> Service {
-    let port = free_port();
-    let child = Command::new(bin())
-        .arg("serve")
-        .env_clear()
-        .env("DATABASE_URL", db_url)
-        .env("TRD_CDS_ADDR", format!("127.0.0.1:{port}"))
-        .env("TRD_CDS_AUTH", "off")
-        .env("TRD_CDS_WORKERS", "2")
-        .env("TRD_CDS_AUDIT_MODE", mode)
-        .env(
+/// The binary (`common::process`; `TRD_CDS_TEST_BIN` runs these checks against another build, e.g.
+/// an older release, to see it lose rows) on `db_url` in audit `mode`, ready on PostgreSQL.
+async fn start(db_url: &str, mode: &str) -> ServiceProcess {
+    let mut svc = ServiceProcess::spawn(&[
+        ("DATABASE_URL", db_url),
+        ("TRD_CDS_WORKERS", "2"),
+        ("TRD_CDS_AUDIT_MODE", mode),
+        (
             "TRD_CDS_PATIENT_HASH_SECRET",
             "audit-durability-test-secret",
-        )
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start trd-cds");
-    let svc = Service {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{}/readyz", svc.base)).send().await
-            && r.status().is_success()
-        {
-            let body = r.text().await.unwrap_or_default();
-            assert!(body.contains("postgres"), "not on PostgreSQL: {body}");
-            return svc;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "trd-cds did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        ),
+        ("RUST_LOG", "error"),
+    ]);
+    let ready = svc.wait_ready().await;
+    assert_eq!(ready["store"], "postgres", "not on PostgreSQL: {ready}");
+    svc
 }
 
 fn request_body(hook_instance: &str) -> String {
@@ -173,8 +126,7 @@ async fn kill_under_load(mode: &str, load_for: Duration) -> Option<(usize, usize
     let stop = Arc::new(AtomicBool::new(false));
     let load = drive(&svc.base, stop.clone());
     tokio::time::sleep(load_for).await;
-    svc.child.kill().expect("SIGKILL");
-    let _ = svc.child.wait();
+    svc.sigkill();
     stop.store(true, Ordering::Relaxed);
     let answered = load.await.expect("load task");
     let rows = audited(db.url()).await;
@@ -199,8 +151,7 @@ async fn kill_with_stalled_commit(mode: &str) -> Option<(usize, usize)> {
         .await
         .expect("lock audit_event");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    svc.child.kill().expect("SIGKILL");
-    let _ = svc.child.wait();
+    svc.sigkill();
     stop.store(true, Ordering::Relaxed);
     locker.batch_execute("ROLLBACK").await.expect("unlock");
     let answered = load.await.expect("load task");

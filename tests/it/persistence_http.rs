@@ -238,16 +238,8 @@ fn start_service(database_url: &str, extra: &[(&str, &str)]) -> ServiceProcess {
 }
 
 /// Waits for `/readyz`, then checks the service runs on PostgreSQL, not the in-memory store.
-async fn wait_ready_on_postgres(svc: &mut ServiceProcess, http: &reqwest::Client) {
-    svc.wait_ready().await;
-    let v: Value = http
-        .get(format!("{}/readyz", svc.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+async fn wait_ready_on_postgres(svc: &mut ServiceProcess) {
+    let v = svc.wait_ready().await;
     assert_eq!(v["store"], "postgres", "{v}");
 }
 
@@ -297,7 +289,7 @@ async fn acknowledged_feedback_survives_sigkill_and_restart_reapplies_no_migrati
     };
     let http = reqwest::Client::new();
     let mut svc = start_service(db.url(), &[]);
-    wait_ready_on_postgres(&mut svc, &http).await;
+    wait_ready_on_postgres(&mut svc).await;
     let pg = sql(db.url()).await;
     let history = migration_history(&pg).await;
     assert_eq!(
@@ -383,7 +375,7 @@ async fn acknowledged_feedback_survives_sigkill_and_restart_reapplies_no_migrati
 
     // Restart on the same database: nothing re-applied, everything still served.
     let mut svc = start_service(db.url(), &[]);
-    wait_ready_on_postgres(&mut svc, &http).await;
+    wait_ready_on_postgres(&mut svc).await;
     assert_eq!(
         migration_history(&pg).await,
         history,
@@ -914,7 +906,7 @@ async fn sigterm_drains_every_accepted_audit_row_before_exit() {
     // the signal arrives; in sync mode no call is answered before its row is committed.
     let mut svc = start_service(db.url(), &[("TRD_CDS_AUDIT_MODE", "async")]);
     let http = reqwest::Client::new();
-    wait_ready_on_postgres(&mut svc, &http).await;
+    wait_ready_on_postgres(&mut svc).await;
     let pg = sql(db.url()).await;
     // Hold the writer back so that the rows are still queued when the signal arrives.
     lock_audit_table(&pg).await;

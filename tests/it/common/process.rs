@@ -15,6 +15,12 @@ pub struct ServiceProcess {
     log: PathBuf,
 }
 
+/// The binary under test: `TRD_CDS_TEST_BIN` runs the process tests against another build (e.g.
+/// an older release, to see it fail them), else this build's.
+fn binary() -> String {
+    std::env::var("TRD_CDS_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_trd-cds").to_string())
+}
+
 /// A free loopback port (bound, then released for the child to take).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -33,7 +39,7 @@ impl ServiceProcess {
             uuid::Uuid::new_v4().simple()
         ));
         let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_trd-cds"))
+        let child = Command::new(binary())
             .arg("serve")
             .env_clear()
             .env("TRD_CDS_ADDR", format!("127.0.0.1:{port}"))
@@ -58,8 +64,9 @@ impl ServiceProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Waits (≤ 30 s) for `/readyz` to answer 200; panics with the log if the process exits.
-    pub async fn wait_ready(&mut self) {
+    /// Waits (≤ 30 s) for `/readyz` to answer 200 and returns its body (e.g. `store`); panics with
+    /// the log if the process exits.
+    pub async fn wait_ready(&mut self) -> serde_json::Value {
         let http = reqwest::Client::new();
         let started = Instant::now();
         loop {
@@ -72,7 +79,7 @@ impl ServiceProcess {
             if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await
                 && r.status() == 200
             {
-                return;
+                return r.json().await.expect("readiness JSON");
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
