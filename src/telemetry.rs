@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry_http::{Bytes, HeaderInjector, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
@@ -227,12 +227,17 @@ impl HttpClient for OnRuntime {
     }
 }
 
-/// Make `span` continue the caller's trace when `headers` carry a W3C `traceparent` (a no-op when
-/// traces are off: the global propagator is then the no-op one).
+/// Make `span` continue the caller's trace when `headers` carry a W3C `traceparent`, and record
+/// the trace id in its `trace_id` field, so that log lines and traces can be joined. A no-op when
+/// traces are off (the global propagator is then the no-op one, and no trace id exists).
 pub fn continue_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
     let parent =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&IncomingHeaders(headers)));
     let _ = span.set_parent(parent);
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
 }
 
 /// actix-web's header map (its own type, not the `http` crate's) as a propagation source.

@@ -44,6 +44,8 @@ pub async fn request_span(
             // has already started (OpenTelemetry HTTP conventions: then the method alone).
             otel.name = %method,
             otel.kind = "server",
+            // Set by `continue_trace`: log lines name the trace they belong to.
+            trace_id = tracing::field::Empty,
         )
     } else {
         // Without traces the log lines need neither field.

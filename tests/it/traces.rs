@@ -201,7 +201,12 @@ async fn hook_call(base: &str, call: &Value, traceparent: Option<&str>) -> Value
 
 #[tokio::test]
 async fn a_hook_call_is_one_trace_joined_to_the_callers_and_carried_to_the_fhir_server() {
-    let (receiver, fhir, mut svc) = traced_service(&[]).await;
+    // Only the request log lines: they must name the trace; every other span is off for the logs.
+    let (receiver, fhir, mut svc) = traced_service(&[
+        ("RUST_LOG", "error,trd_cds::http::request_log=info"),
+        ("TRD_CDS_LOG_FORMAT", "json"),
+    ])
+    .await;
     let answer = hook_call(
         &svc.base,
         &call_fetching_conditions(&fhir.base),
@@ -303,6 +308,15 @@ async fn a_hook_call_is_one_trace_joined_to_the_callers_and_carried_to_the_fhir_
     for s in &call {
         assert!(s.end_time_unix_nano >= s.start_time_unix_nano, "{}", s.name);
     }
+
+    // The request's log line names the trace (logs and traces can be joined).
+    let log = svc.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"route\":\"/cds-services/{id}\"")
+                && l.contains(&format!("\"trace_id\":\"{TRACE_ID}\""))),
+        "no request log line with the trace id:\n{log}"
+    );
 
     // The FHIR server got the trace context of the fetch span.
     let seen = fhir.seen();
