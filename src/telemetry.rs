@@ -64,10 +64,16 @@ pub fn trace_export(get: impl Fn(&str) -> Option<String>) -> Result<TraceExport,
             ));
         }
     }
-    let endpoint = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .map(|e| ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", e))
-        .or_else(|| get("OTEL_EXPORTER_OTLP_ENDPOINT").map(|e| ("OTEL_EXPORTER_OTLP_ENDPOINT", e)));
-    let Some((var, endpoint)) = endpoint else {
+    // Each exporter setting has a traces-only variable that wins over the general one.
+    let setting = |name: &str| {
+        [
+            format!("OTEL_EXPORTER_OTLP_TRACES_{name}"),
+            format!("OTEL_EXPORTER_OTLP_{name}"),
+        ]
+        .into_iter()
+        .find_map(|var| get(&var).map(|v| (var, v)))
+    };
+    let Some((var, endpoint)) = setting("ENDPOINT") else {
         return Ok(TraceExport::Off);
     };
     match url::Url::parse(&endpoint) {
@@ -78,20 +84,14 @@ pub fn trace_export(get: impl Fn(&str) -> Option<String>) -> Result<TraceExport,
             ));
         }
     }
-    let protocol = get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        .map(|p| ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", p))
-        .or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL").map(|p| ("OTEL_EXPORTER_OTLP_PROTOCOL", p)));
-    if let Some((var, p)) = protocol
+    if let Some((var, p)) = setting("PROTOCOL")
         && p != "http/protobuf"
     {
         return Err(format!(
             "{var}: '{p}' is not supported; this build exports http/protobuf only (the collector's port 4318)"
         ));
     }
-    let timeout = match get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
-        .map(|t| ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", t))
-        .or_else(|| get("OTEL_EXPORTER_OTLP_TIMEOUT").map(|t| ("OTEL_EXPORTER_OTLP_TIMEOUT", t)))
-    {
+    let timeout = match setting("TIMEOUT") {
         None => DEFAULT_EXPORT_TIMEOUT,
         Some((var, t)) => match t.parse::<u64>() {
             Ok(ms) if ms > 0 => Duration::from_millis(ms),
@@ -229,8 +229,11 @@ impl HttpClient for OnRuntime {
 
 /// Make `span` continue the caller's trace when `headers` carry a W3C `traceparent`, and record
 /// the trace id in its `trace_id` field, so that log lines and traces can be joined. A no-op when
-/// traces are off (the global propagator is then the no-op one, and no trace id exists).
+/// traces are off.
 pub fn continue_trace(span: &tracing::Span, headers: &actix_web::http::header::HeaderMap) {
+    if !exporting() {
+        return;
+    }
     let parent =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&IncomingHeaders(headers)));
     let _ = span.set_parent(parent);
@@ -256,6 +259,9 @@ impl Extractor for IncomingHeaders<'_> {
 /// Add the current span's `traceparent` to an outgoing request's `headers` (nothing when traces are
 /// off or the current span is not sampled).
 pub fn propagate(headers: &mut reqwest::header::HeaderMap) {
+    if !exporting() {
+        return;
+    }
     let cx = tracing::Span::current().context();
     opentelemetry::global::get_text_map_propagator(|p| {
         p.inject_context(&cx, &mut HeaderInjector(headers))

@@ -98,6 +98,13 @@ pub struct Fetched {
     pub requests: usize,
 }
 
+impl Fetched {
+    /// `complete`, or the short name of why it stopped (metrics label, trace attribute).
+    pub fn outcome(&self) -> &'static str {
+        self.stop.as_ref().map_or("complete", |s| s.kind.as_str())
+    }
+}
+
 /// Why fetching a key stopped before its last page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stop {

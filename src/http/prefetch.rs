@@ -257,11 +257,7 @@ pub async fn gather_reporting<'a>(
             let results: Vec<Fetched> = timed_results
                 .into_iter()
                 .map(|(fetched, elapsed)| {
-                    let outcome = fetched
-                        .stop
-                        .as_ref()
-                        .map_or("complete", |s| s.kind.as_str());
-                    report.fetches.push((outcome, elapsed));
+                    report.fetches.push((fetched.outcome(), elapsed));
                     fetched
                 })
                 .collect();
@@ -360,11 +356,7 @@ async fn fetch_key(
         .await;
     span.set_attribute("fhir.requests", fetched.requests as i64);
     span.set_attribute("fhir.pages", fetched.pages.len() as i64);
-    let outcome = fetched
-        .stop
-        .as_ref()
-        .map_or("complete", |s| s.kind.as_str());
-    span.set_attribute("fhir.outcome", outcome);
+    span.set_attribute("fhir.outcome", fetched.outcome());
     if fetched.stop.is_some() {
         crate::telemetry::mark_failed(&span, "FHIR fetch stopped early");
     }
