@@ -15,11 +15,12 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::app::{TestApp, spawn_app};
 use common::fhir_server::RealFhirServer;
+use common::local_server;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -67,8 +68,8 @@ struct Ehr {
 
 impl Ehr {
     async fn start(patient: &str, upstream: Option<(String, String)>) -> Ehr {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (listener, port) = local_server::bind();
+        let base = format!("http://127.0.0.1:{port}");
         let state = Arc::new(Mutex::new(EhrState {
             base: base.clone(),
             launches: HashMap::from([(LAUNCH.to_string(), patient.to_string())]),
@@ -81,25 +82,16 @@ impl Ehr {
             ..EhrState::default()
         }));
         let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let handle = local_server::serve(listener, move |cfg| {
+            cfg.app_data(data.clone())
                 .route(
                     "/fhir/.well-known/smart-configuration",
                     web::get().to(smart_configuration),
                 )
                 .route("/auth/authorize", web::get().to(authorize))
                 .route("/auth/token", web::post().to(token))
-                .route("/fhir/{tail:.*}", web::get().to(fhir))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .route("/fhir/{tail:.*}", web::get().to(fhir));
+        });
         Ehr {
             base,
             state,

@@ -6,11 +6,10 @@
 //! at shutdown; `OTEL_SDK_DISABLED` turns export off; an unsupported protocol refuses to start.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -19,6 +18,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use crate::common::fhir_server::{Stub, StubBehaviour};
+use crate::common::local_server;
 use crate::common::process::ServiceProcess;
 
 const PATIENT: &str = "p-trd-1";
@@ -41,23 +41,13 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = local_server::bind();
         let got: Arc<Mutex<Vec<Export>>> = Arc::default();
         let data = web::Data::from(got.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/v1/traces", web::post().to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let handle = local_server::serve(listener, move |cfg| {
+            cfg.app_data(data.clone())
+                .route("/v1/traces", web::post().to(receive));
+        });
         Receiver {
             endpoint: format!("http://127.0.0.1:{port}"),
             got,

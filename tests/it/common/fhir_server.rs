@@ -10,12 +10,13 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::local_server;
 use serde_json::{Value, json};
 
 /// Set to `1` to skip the tests that need sekmet-fhir (they fail otherwise when it is missing).
@@ -151,8 +152,7 @@ pub struct Stub {
 
 impl Stub {
     pub async fn start(behaviour: StubBehaviour) -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, port) = local_server::bind();
         let base = format!("http://127.0.0.1:{port}/fhir");
         let state = Arc::new(StubState {
             behaviour,
@@ -160,23 +160,13 @@ impl Stub {
             seen: Mutex::new(Vec::new()),
         });
         let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let server = local_server::serve(listener, move |cfg| {
+            cfg.app_data(data.clone()).default_service(web::to(handle));
+        });
         Stub {
             base,
             state,
-            handle,
+            handle: server,
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod fhir_server;
 pub mod jwt;
+pub mod local_server;
 pub mod logs;
 pub mod pg;
 pub mod process;
